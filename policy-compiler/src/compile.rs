@@ -1,0 +1,829 @@
+//! `compile(&Policy, gateway) -> Ruleset`: pure, deterministic, no I/O. Produces the nft text for
+//! one gateway (`table inet zonegate`, replaced in one transaction) and the metadata the agent
+//! needs. The design and the reason for each part are in PRODUCT.md ("Data path") and
+//! research/design-review.md; the short version is in the comments above each block.
+
+use crate::flowmap::{Dim, Elem, MapBuilder, MapKind};
+use crate::metadata::{FlowMeta, LogCode, Metadata, Reason, METADATA_FORMAT};
+use crate::model::{Endpoint, Gateway, IntraZone, Policy};
+use crate::names::{self, *};
+use crate::net::{from_int, Family, Range};
+use crate::validate::hex;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use thiserror::Error;
+
+/// A compiled ruleset for one gateway.
+#[derive(Debug, Clone)]
+pub struct Ruleset {
+    pub gateway: String,
+    /// Input for `nft -f`: creates, deletes and re-creates our table in one transaction.
+    pub text: String,
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CompileError {
+    /// The policy has no `[gateways.NAME]` of that name.
+    #[error("the policy declares no gateway {name:?} (declared: {known})")]
+    UnknownGateway { name: String, known: String },
+}
+
+const ICMP_ERRORS: &str = "{ destination-unreachable, time-exceeded, parameter-problem }";
+const ICMPV6_ERRORS: &str =
+    "{ destination-unreachable, packet-too-big, time-exceeded, parameter-problem }";
+
+/// Compiles the policy for one gateway. Fails only when the gateway is not in the policy.
+pub fn compile(policy: &Policy, gateway: &str) -> Result<Ruleset, CompileError> {
+    let Some(gw) = policy.gateways.get(gateway) else {
+        return Err(CompileError::UnknownGateway {
+            name: gateway.to_string(),
+            known: policy
+                .gateways
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    };
+    let mut c = Compiler::new(policy, gw);
+    let body = c.body();
+    let mut text = String::new();
+    let _ = writeln!(
+        text,
+        "# zonegate ruleset for gateway {} (generated; do not edit)\n# policy {} revision {}, canonical sha256 {}",
+        gw.name,
+        names::comment(&policy.name, 64),
+        names::comment(&policy.revision, 64),
+        policy.canonical_sha256
+    );
+    let _ = writeln!(
+        text,
+        "table {FAMILY} {TABLE}\ndelete table {FAMILY} {TABLE}"
+    );
+    text.push_str(&body);
+    let ruleset_sha256 = hex(&Sha256::digest(text.as_bytes()));
+    let metadata = c.metadata(ruleset_sha256);
+    Ok(Ruleset {
+        gateway: gw.name.clone(),
+        text,
+        metadata,
+    })
+}
+
+struct Compiler<'a> {
+    policy: &'a Policy,
+    gw: &'a Gateway,
+    /// Zones with an interface on this gateway.
+    zones: Vec<&'a str>,
+    codes: BTreeMap<u32, LogCode>,
+    counters: Vec<u32>,
+    sets: String,
+    chains: String,
+}
+
+impl<'a> Compiler<'a> {
+    fn new(policy: &'a Policy, gw: &'a Gateway) -> Self {
+        Compiler {
+            policy,
+            gw,
+            zones: gw.zones().into_iter().collect(),
+            codes: BTreeMap::new(),
+            counters: Vec::new(),
+            sets: String::new(),
+            chains: String::new(),
+        }
+    }
+
+    fn sensitive(&self, zone: Option<&str>) -> bool {
+        zone.and_then(|z| self.policy.zones.get(z))
+            .is_some_and(|z| z.is_sensitive())
+    }
+
+    fn ifaces(&self, zone: &str) -> Vec<&'a str> {
+        self.gw.interfaces_of(zone)
+    }
+
+    /// Allocates the next code for a log prefix and counter.
+    fn code(
+        &mut self,
+        reason: Reason,
+        hook: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+        logged: bool,
+    ) -> u32 {
+        let code = self.codes.len() as u32 + 1;
+        let sensitive = self.sensitive(from) || self.sensitive(to);
+        self.codes.insert(
+            code,
+            LogCode {
+                reason,
+                hook: hook.to_string(),
+                from: from.map(str::to_string),
+                to: to.map(str::to_string),
+                sensitive,
+                logged,
+            },
+        );
+        code
+    }
+
+    /// The end of every denying path: an exact counter, a sampled NFLOG record (headers only:
+    /// snaplen covers the IP header and the first 8 bytes of the transport header), limited per
+    /// source and per code, and the drop.
+    fn deny_tail(
+        &mut self,
+        out: &mut String,
+        reason: Reason,
+        hook: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) {
+        let code = self.code(reason, hook, from, to, true);
+        self.counters.push(code);
+        let sensitive = self.codes.get(&code).is_some_and(|c| c.sensitive);
+        let (m4, m6) = if sensitive {
+            (SET_SENSITIVE_METER4, SET_SENSITIVE_METER6)
+        } else {
+            (SET_METER4, SET_METER6)
+        };
+        let log = &self.policy.log;
+        let unit = log.unit.name();
+        let per_source_rate = (log.rate / 4).max(1);
+        let per_source_burst = (log.burst / 5).max(1);
+        let prefix = log_prefix(code);
+        let _ = writeln!(out, "\t\tcounter name \"{}\"", counter(code));
+        for (meter, ip, snaplen) in [(m4, "ip", 28), (m6, "ip6", 48)] {
+            let _ = writeln!(
+                out,
+                "\t\tupdate @{meter} {{ {ip} saddr limit rate {per_source_rate}/{unit} burst {per_source_burst} packets }} limit rate {}/{unit} burst {} packets log prefix \"{prefix}\" group {} snaplen {snaplen}",
+                log.rate, log.burst, log.group
+            );
+        }
+        let _ = writeln!(out, "\t\tdrop");
+    }
+
+    fn chain(&mut self, name: &str, comment: &str, body: &str) {
+        let _ = writeln!(self.chains, "\n\tchain {name} {{");
+        if !comment.is_empty() {
+            let _ = writeln!(
+                self.chains,
+                "\t\tcomment \"{}\"",
+                names::comment(comment, COMMENT_MAX)
+            );
+        }
+        self.chains.push_str(body);
+        let _ = writeln!(self.chains, "\t}}");
+    }
+
+    fn deny_chain(
+        &mut self,
+        name: &str,
+        comment: &str,
+        reason: Reason,
+        hook: &str,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) {
+        let mut body = String::new();
+        self.deny_tail(&mut body, reason, hook, from, to);
+        self.chain(name, comment, &body);
+    }
+
+    fn set(&mut self, name: &str, typ: &str, flags: &str, elems: &[String]) {
+        let _ = writeln!(self.sets, "\n\tset {name} {{\n\t\ttype {typ}");
+        if !flags.is_empty() {
+            let _ = writeln!(self.sets, "\t\tflags {flags}");
+        }
+        if !elems.is_empty() {
+            let _ = writeln!(
+                self.sets,
+                "\t\telements = {{\n\t\t\t{}\n\t\t}}",
+                elems.join(",\n\t\t\t")
+            );
+        }
+        let _ = writeln!(self.sets, "\t}}");
+    }
+
+    fn map(&mut self, name: &str, kind: MapKind, elems: &[Elem]) {
+        let _ = writeln!(
+            self.sets,
+            "\n\tmap {name} {{\n\t\ttype {} : mark\n\t\tflags interval",
+            kind.key_type()
+        );
+        let rendered: Vec<String> = elems.iter().map(|e| self.render_elem(kind, e)).collect();
+        let _ = writeln!(
+            self.sets,
+            "\t\telements = {{\n\t\t\t{}\n\t\t}}\n\t}}",
+            rendered.join(",\n\t\t\t")
+        );
+    }
+
+    fn render_elem(&self, kind: MapKind, e: &Elem) -> String {
+        let key: Vec<String> = kind
+            .dims()
+            .iter()
+            .zip(&e.dims)
+            .map(|(d, (lo, hi))| match d {
+                Dim::Addr(f) => Range {
+                    family: *f,
+                    lo: *lo,
+                    hi: *hi,
+                }
+                .to_string(),
+                Dim::Proto => match *lo {
+                    6 => "tcp".to_string(),
+                    17 => "udp".to_string(),
+                    132 => "sctp".to_string(),
+                    n => n.to_string(),
+                },
+                Dim::Port | Dim::IcmpType if lo == hi => lo.to_string(),
+                Dim::Port | Dim::IcmpType => format!("{lo}-{hi}"),
+            })
+            .collect();
+        let purpose = self
+            .policy
+            .flows
+            .iter()
+            .find(|f| f.id == e.flow)
+            .and_then(|f| f.purpose.as_deref())
+            .unwrap_or("");
+        let comment = names::comment(format!("{} {}", e.flow, purpose).trim_end(), COMMENT_MAX);
+        format!(
+            "{} comment \"{}\" : 0x{:08x}",
+            key.join(" . "),
+            comment,
+            e.mark
+        )
+    }
+
+    fn body(&mut self) -> String {
+        self.antispoof();
+        self.forward();
+        self.local();
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "table {FAMILY} {TABLE} {{\n\tcomment \"{}\"",
+            names::comment(
+                &format!(
+                    "zonegate gw={} policy={} rev={}",
+                    self.gw.name, self.policy.name, self.policy.revision
+                ),
+                COMMENT_MAX
+            )
+        );
+        for c in &self.counters {
+            let _ = writeln!(out, "\tcounter {} {{ }}", counter(*c));
+        }
+        out.push_str(&self.sets);
+        out.push_str(&self.chains);
+        out.push_str("}\n");
+        out
+    }
+
+    /// Anti-spoof for every packet, before connection tracking (priority raw - 10), so a spoofed
+    /// packet can neither create nor refresh a connection: `iifname . saddr` must lie in the
+    /// interface's zone (most specific network wins; a catch-all zone is the complement of the
+    /// others), and a MAC-pinned host's address must come with its MAC.
+    fn antispoof(&mut self) {
+        let all_ifaces: Vec<String> = self
+            .gw
+            .interfaces
+            .keys()
+            .map(|i| format!("\"{i}\""))
+            .collect();
+        self.set(SET_IFACES, "ifname", "", &all_ifaces);
+        let mut src = [Vec::new(), Vec::new()];
+        for zone in self.zones.clone() {
+            for r in self.policy.ownership.ranges_of(&zone.to_string()) {
+                for i in self.ifaces(zone) {
+                    src[(r.family == Family::V6) as usize].push(format!("\"{i}\" . {r}"));
+                }
+            }
+        }
+        let mut mac = [Vec::new(), Vec::new()];
+        let mut pin = [Vec::new(), Vec::new()];
+        for host in self.policy.hosts.values() {
+            let Some(m) = &host.mac else { continue };
+            for i in self.ifaces(&host.zone) {
+                for a in &host.addresses {
+                    let v6 = a.is_ipv6() as usize;
+                    mac[v6].push(format!("\"{i}\" . {a} . {m}"));
+                    pin[v6].push(format!("\"{i}\" . {a}"));
+                }
+            }
+        }
+        for v in src.iter_mut().chain(mac.iter_mut()).chain(pin.iter_mut()) {
+            v.sort();
+            v.dedup();
+        }
+        self.set(SET_SRC4, "ifname . ipv4_addr", "interval", &src[0]);
+        self.set(SET_SRC6, "ifname . ipv6_addr", "interval", &src[1]);
+        self.set(SET_MAC4, "ifname . ipv4_addr . ether_addr", "", &mac[0]);
+        self.set(SET_MAC6, "ifname . ipv6_addr . ether_addr", "", &mac[1]);
+        self.set(SET_PIN4, "ifname . ipv4_addr", "", &pin[0]);
+        self.set(SET_PIN6, "ifname . ipv6_addr", "", &pin[1]);
+        for (name, typ) in [
+            (SET_METER4, "ipv4_addr"),
+            (SET_METER6, "ipv6_addr"),
+            (SET_SENSITIVE_METER4, "ipv4_addr"),
+            (SET_SENSITIVE_METER6, "ipv6_addr"),
+        ] {
+            // Per-source log budgets; entries expire so the sets never fill for long.
+            let _ = writeln!(
+                self.sets,
+                "\n\tset {name} {{\n\t\ttype {typ}\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout 1m\n\t}}"
+            );
+        }
+
+        let mut spoof_vmap = Vec::new();
+        for zone in self.zones.clone() {
+            let chain = chain_spoof(zone);
+            self.deny_chain(
+                &chain,
+                &format!("spoofed source on an interface of zone {zone}"),
+                Reason::Spoofed,
+                "prerouting",
+                Some(zone),
+                None,
+            );
+            for i in self.ifaces(zone) {
+                spoof_vmap.push(format!("\"{i}\" : goto {chain}"));
+            }
+        }
+        self.deny_chain(
+            "prerouting-unknown-interface",
+            "packet from an interface in no zone",
+            Reason::UnknownInterface,
+            "prerouting",
+            None,
+            None,
+        );
+
+        let mut body = String::new();
+        body.push_str("\t\ttype filter hook prerouting priority raw - 10; policy accept;\n");
+        body.push_str("\t\tiifname \"lo\" accept\n");
+        let _ = writeln!(
+            body,
+            "\t\tiifname != @{SET_IFACES} goto prerouting-unknown-interface"
+        );
+        // IPv6 needs link-local sources (neighbour discovery) and :: (duplicate address
+        // detection, MLD) on every interface, or IPv6 silently stops.
+        body.push_str("\t\tip6 saddr fe80::/10 accept\n");
+        body.push_str("\t\tip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld-listener-report, mld2-listener-report } accept\n");
+        let _ = writeln!(
+            body,
+            "\t\tiifname . ip saddr . ether saddr @{SET_MAC4} accept"
+        );
+        let _ = writeln!(
+            body,
+            "\t\tiifname . ip6 saddr . ether saddr @{SET_MAC6} accept"
+        );
+        let _ = writeln!(body, "\t\tiifname . ip saddr @{SET_PIN4} goto spoofed");
+        let _ = writeln!(body, "\t\tiifname . ip6 saddr @{SET_PIN6} goto spoofed");
+        let _ = writeln!(body, "\t\tiifname . ip saddr @{SET_SRC4} accept");
+        let _ = writeln!(body, "\t\tiifname . ip6 saddr @{SET_SRC6} accept");
+        body.push_str("\t\tgoto spoofed\n");
+        self.chain(CHAIN_ANTISPOOF, "", &body);
+
+        let mut body = String::new();
+        if !spoof_vmap.is_empty() {
+            let _ = writeln!(body, "\t\tiifname vmap {{ {} }}", spoof_vmap.join(", "));
+        }
+        body.push_str("\t\tdrop\n");
+        self.chain("spoofed", "", &body);
+    }
+
+    /// The per-hook head shared by forward, input and output: invalid dropped; established and
+    /// related accepted only on the live paths of their mark (the interfaces are part of the
+    /// key, so a packet reusing a live 5-tuple on another interface, or an ICMP error from a
+    /// third zone, is not accepted); helper-created (expected) connections and unmarked
+    /// connections in their original direction re-run the flow match; everything else is named.
+    fn head(&mut self, hook: &str, key: &str, live: &str, extra: &str, new_chain: &str) -> String {
+        let invalid = self.code(Reason::Invalid, hook, None, None, false);
+        self.counters.push(invalid);
+        let mut body = String::new();
+        let _ = writeln!(
+            body,
+            "\t\tct state invalid counter name \"{}\" drop",
+            counter(invalid)
+        );
+        let _ = writeln!(
+            body,
+            "\t\tct state established ct mark . {key} @{live} accept"
+        );
+        let _ = writeln!(
+            body,
+            "\t\tct state related ct mark . {key} @{live} icmp type {ICMP_ERRORS} accept"
+        );
+        let _ = writeln!(
+            body,
+            "\t\tct state related ct mark . {key} @{live} icmpv6 type {ICMPV6_ERRORS} accept"
+        );
+        body.push_str(extra);
+        let _ = writeln!(body, "\t\tct state new goto {new_chain}");
+        let _ = writeln!(
+            body,
+            "\t\tct state related ct status expected goto {new_chain}"
+        );
+        let _ = writeln!(
+            body,
+            "\t\tct state established ct direction original ct mark 0 goto {new_chain}"
+        );
+        for (reason, cond) in [
+            (Reason::PreExisting, "ct state established ct mark 0 "),
+            (Reason::Untracked, "ct state untracked "),
+            (Reason::Revoked, ""),
+        ] {
+            let chain = format!("{hook}-{}", reason.as_str());
+            let comment = match reason {
+                Reason::PreExisting => {
+                    "reply of a connection older than the ruleset, not yet adopted"
+                }
+                Reason::Untracked => "connection tracking switched off by another table",
+                _ => "established or related packet off its flow's path, or its flow is revoked",
+            };
+            self.deny_chain(&chain, comment, reason, hook, None, None);
+            let _ = writeln!(body, "\t\t{cond}goto {chain}");
+        }
+        body
+    }
+
+    fn forward(&mut self) {
+        let mut live = Vec::new();
+        let mut err_out = Vec::new();
+        let mut vmap = Vec::new();
+        let zones = self.zones.clone();
+        for &from in &zones {
+            for &to in &zones {
+                let chain = chain_pair(from, to);
+                let mut body = String::new();
+                if from == to && self.policy.intra_zone == IntraZone::Accept {
+                    // Intra-zone traffic gets the zone's reserved mark, so its replies pass the
+                    // live-path check like any flow's.
+                    let m = crate::mark::intra_mark(from);
+                    for a in self.ifaces(from) {
+                        for b in self.ifaces(from) {
+                            live.push(format!("0x{m:08x} . \"{a}\" . \"{b}\""));
+                        }
+                        err_out.push(format!("0x{m:08x} . \"{a}\""));
+                    }
+                    let _ = writeln!(body, "\t\tct mark set 0x{m:08x} accept");
+                } else {
+                    let flows: Vec<_> = self
+                        .policy
+                        .active_flows()
+                        .filter(|f| {
+                            f.from_zone.as_deref() == Some(from) && f.to_zone.as_deref() == Some(to)
+                        })
+                        .collect();
+                    // New connections into a My Number (or other sensitive) zone are logged too;
+                    // the log sits between the lookup and the accept, so only matches are logged.
+                    let mut log_accept: Option<String> = None;
+                    for kind in [
+                        MapKind::Ports(Family::V4),
+                        MapKind::Ports(Family::V6),
+                        MapKind::Icmp(Family::V4),
+                        MapKind::Icmp(Family::V6),
+                    ] {
+                        let mut mb = MapBuilder::default();
+                        for f in &flows {
+                            let boxes = crate::flowmap::flow_boxes(
+                                kind,
+                                &self.policy.endpoint_ranges(&f.from),
+                                &self.policy.endpoint_ranges(&f.to),
+                                &f.specs,
+                            );
+                            mb.add(&f.id, f.mark, boxes);
+                        }
+                        let elems = mb.finish();
+                        if elems.is_empty() {
+                            continue;
+                        }
+                        let tag = match kind {
+                            MapKind::Ports(Family::V4) => "f4",
+                            MapKind::Ports(Family::V6) => "f6",
+                            MapKind::Icmp(Family::V4) => "i4",
+                            _ => "i6",
+                        };
+                        let name = map_pair(tag, from, to);
+                        self.map(&name, kind, &elems);
+                        if log_accept.is_none() {
+                            log_accept = Some(if self.sensitive(Some(to)) {
+                                let code = self.code(
+                                    Reason::AcceptedSensitive,
+                                    "forward",
+                                    Some(from),
+                                    Some(to),
+                                    true,
+                                );
+                                format!(
+                                    "log prefix \"{}\" group {} snaplen 28 ",
+                                    log_prefix(code),
+                                    self.policy.log.group
+                                )
+                            } else {
+                                String::new()
+                            });
+                        }
+                        let log = log_accept.as_deref().unwrap_or("");
+                        let _ = writeln!(
+                            body,
+                            "\t\tct mark set {} map @{name} {log}accept",
+                            kind.lookup_expr()
+                        );
+                    }
+                    let marks: BTreeSet<u32> = flows.iter().map(|f| f.mark).collect();
+                    for m in marks {
+                        for a in self.ifaces(from) {
+                            for b in self.ifaces(to) {
+                                live.push(format!("0x{m:08x} . \"{a}\" . \"{b}\""));
+                                live.push(format!("0x{m:08x} . \"{b}\" . \"{a}\""));
+                            }
+                            err_out.push(format!("0x{m:08x} . \"{a}\""));
+                        }
+                        for b in self.ifaces(to) {
+                            err_out.push(format!("0x{m:08x} . \"{b}\""));
+                        }
+                    }
+                    self.deny_tail(&mut body, Reason::NoFlow, "forward", Some(from), Some(to));
+                }
+                self.chain(&chain, &format!("{from} -> {to}"), &body);
+                for a in self.ifaces(from) {
+                    for b in self.ifaces(to) {
+                        vmap.push(format!("\"{a}\" . \"{b}\" : goto {chain}"));
+                    }
+                }
+            }
+        }
+        live.sort();
+        live.dedup();
+        err_out.sort();
+        err_out.dedup();
+        self.set(SET_LIVE_PATHS, "mark . ifname . ifname", "", &live);
+        self.set(SET_ERR_OUT, "mark . ifname", "", &err_out);
+
+        self.deny_chain(
+            "forward-unknown-interface",
+            "would leave through an interface in no zone",
+            Reason::UnknownInterface,
+            "forward",
+            None,
+            None,
+        );
+        let mut body = String::new();
+        if !vmap.is_empty() {
+            let _ = writeln!(body, "\t\tiifname . oifname vmap {{ {} }}", vmap.join(", "));
+        }
+        body.push_str("\t\tgoto forward-unknown-interface\n");
+        self.chain(
+            CHAIN_FORWARD_NEW,
+            "new connections: dispatch by zone pair",
+            &body,
+        );
+
+        let mut body = String::from("\t\ttype filter hook forward priority filter; policy drop;\n");
+        let head = self.head(
+            "forward",
+            "iifname . oifname",
+            SET_LIVE_PATHS,
+            "",
+            CHAIN_FORWARD_NEW,
+        );
+        body.push_str(&head);
+        self.chain(CHAIN_FORWARD, "", &body);
+    }
+
+    /// The gateway itself is inside the policy: input and output accept only declared flows
+    /// `to = "gateway"` / `from = "gateway"`, neighbour discovery and declared DHCP. Without
+    /// this, any relay on the gateway would join the zones.
+    fn local(&mut self) {
+        let mut live = Vec::new();
+        let mut in_vmap = Vec::new();
+        let mut out_vmap = Vec::new();
+        let zones = self.zones.clone();
+        for &zone in &zones {
+            for (inbound, chain) in [(true, chain_in(zone)), (false, chain_out(zone))] {
+                let flows: Vec<_> = self
+                    .policy
+                    .active_flows()
+                    .filter(|f| {
+                        if inbound {
+                            f.to == Endpoint::Gateway && f.from_zone.as_deref() == Some(zone)
+                        } else {
+                            f.from == Endpoint::Gateway && f.to_zone.as_deref() == Some(zone)
+                        }
+                    })
+                    .collect();
+                let mut body = String::new();
+                let kinds = if inbound {
+                    [
+                        (MapKind::InPorts(Family::V4), "gi4"),
+                        (MapKind::InPorts(Family::V6), "gi6"),
+                        (MapKind::InIcmp(Family::V4), "gii4"),
+                        (MapKind::InIcmp(Family::V6), "gii6"),
+                    ]
+                } else {
+                    [
+                        (MapKind::OutPorts(Family::V4), "go4"),
+                        (MapKind::OutPorts(Family::V6), "go6"),
+                        (MapKind::OutIcmp(Family::V4), "goi4"),
+                        (MapKind::OutIcmp(Family::V6), "goi6"),
+                    ]
+                };
+                for (kind, tag) in kinds {
+                    let mut mb = MapBuilder::default();
+                    for f in &flows {
+                        let boxes = crate::flowmap::flow_boxes(
+                            kind,
+                            &self.policy.endpoint_ranges(&f.from),
+                            &self.policy.endpoint_ranges(&f.to),
+                            &f.specs,
+                        );
+                        mb.add(&f.id, f.mark, boxes);
+                    }
+                    let elems = mb.finish();
+                    if elems.is_empty() {
+                        continue;
+                    }
+                    let name = map_gw(tag, zone);
+                    self.map(&name, kind, &elems);
+                    let _ = writeln!(
+                        body,
+                        "\t\tct mark set {} map @{name} accept",
+                        kind.lookup_expr()
+                    );
+                }
+                for f in &flows {
+                    for i in self.ifaces(zone) {
+                        live.push(format!("0x{:08x} . \"{i}\"", f.mark));
+                    }
+                }
+                let (from, to, hook) = if inbound {
+                    (Some(zone), Some("gateway"), "input")
+                } else {
+                    (Some("gateway"), Some(zone), "output")
+                };
+                self.deny_tail(&mut body, Reason::NoFlow, hook, from, to);
+                self.chain(
+                    &chain,
+                    &format!("{} -> {}", from.unwrap_or(""), to.unwrap_or("")),
+                    &body,
+                );
+                for i in self.ifaces(zone) {
+                    if inbound {
+                        in_vmap.push(format!("\"{i}\" : goto {chain}"));
+                    } else {
+                        out_vmap.push(format!("\"{i}\" : goto {chain}"));
+                    }
+                }
+            }
+        }
+        live.sort();
+        live.dedup();
+        self.set(SET_LIVE_LOCAL, "mark . ifname", "", &live);
+        let dhcp: Vec<String> = self
+            .gw
+            .dhcp_client
+            .iter()
+            .map(|i| format!("\"{i}\""))
+            .collect();
+        self.set(SET_DHCP, "ifname", "", &dhcp);
+
+        for (hook, vmap, new_chain, key) in [
+            ("input", &in_vmap, CHAIN_INPUT_NEW, "iifname"),
+            ("output", &out_vmap, CHAIN_OUTPUT_NEW, "oifname"),
+        ] {
+            let unknown = format!("{hook}-unknown-interface");
+            self.deny_chain(
+                &unknown,
+                "interface in no zone",
+                Reason::UnknownInterface,
+                hook,
+                None,
+                None,
+            );
+            let mut body = String::new();
+            if !vmap.is_empty() {
+                let _ = writeln!(body, "\t\t{key} vmap {{ {} }}", vmap.join(", "));
+            }
+            let _ = writeln!(body, "\t\tgoto {unknown}");
+            self.chain(
+                new_chain,
+                "new connections of the gateway itself: dispatch by zone",
+                &body,
+            );
+        }
+
+        // Neighbour discovery (hop limit 255: never routed) and declared DHCP.
+        let in_extra = format!(
+            "\t\ticmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit }} ip6 hoplimit 255 accept\n\
+             \t\ticmpv6 type mld-listener-query ip6 saddr fe80::/10 accept\n\
+             \t\tiifname @{SET_DHCP} udp sport 67 udp dport 68 accept\n"
+        );
+        let out_extra = format!(
+            "\t\tct state related ct mark . oifname @{SET_ERR_OUT} icmp type {ICMP_ERRORS} accept\n\
+             \t\tct state related ct mark . oifname @{SET_ERR_OUT} icmpv6 type {ICMPV6_ERRORS} accept\n\
+             \t\ticmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert }} ip6 hoplimit 255 accept\n\
+             \t\ticmpv6 type {{ mld-listener-report, mld2-listener-report, mld-listener-done }} accept\n\
+             \t\toifname @{SET_DHCP} udp sport 68 udp dport 67 accept\n"
+        );
+        let mut body = String::from(
+            "\t\ttype filter hook input priority filter; policy drop;\n\t\tiifname \"lo\" accept\n",
+        );
+        let head = self.head(
+            "input",
+            "iifname",
+            SET_LIVE_LOCAL,
+            &in_extra,
+            CHAIN_INPUT_NEW,
+        );
+        body.push_str(&head);
+        self.chain(CHAIN_INPUT, "", &body);
+        let mut body = String::from("\t\ttype filter hook output priority filter; policy drop;\n\t\toifname \"lo\" accept\n");
+        let head = self.head(
+            "output",
+            "oifname",
+            SET_LIVE_LOCAL,
+            &out_extra,
+            CHAIN_OUTPUT_NEW,
+        );
+        body.push_str(&head);
+        self.chain(CHAIN_OUTPUT, "", &body);
+    }
+
+    fn metadata(&self, ruleset_sha256: String) -> Metadata {
+        let flows = self
+            .policy
+            .active_flows()
+            .filter(|f| {
+                let on_gw = |z: &Option<String>, e: &Endpoint| {
+                    *e == Endpoint::Gateway || z.as_deref().is_some_and(|z| self.zones.contains(&z))
+                };
+                on_gw(&f.from_zone, &f.from) && on_gw(&f.to_zone, &f.to)
+            })
+            .map(|f| {
+                (
+                    f.id.clone(),
+                    FlowMeta {
+                        mark: f.mark,
+                        from: f.from.name().to_string(),
+                        to: f.to.name().to_string(),
+                        from_zone: f.from_zone.clone(),
+                        to_zone: f.to_zone.clone(),
+                        ports: f.specs.iter().map(|s| s.to_string()).collect(),
+                        expires: f.expires.map(|d| d.to_string()),
+                        purpose: f.purpose.clone(),
+                        defined_at: self.policy.locate(f.at.flow),
+                    },
+                )
+            })
+            .collect::<BTreeMap<_, _>>();
+        let next_expiry = self
+            .policy
+            .active_flows()
+            .filter(|f| flows.contains_key(&f.id))
+            .filter_map(|f| f.expires)
+            .min()
+            .map(|d| d.to_string());
+        Metadata {
+            format: METADATA_FORMAT,
+            compiler_version: env!("CARGO_PKG_VERSION").to_string(),
+            policy: self.policy.name.clone(),
+            revision: self.policy.revision.clone(),
+            gateway: self.gw.name.clone(),
+            policy_sha256: self.policy.canonical_sha256.clone(),
+            source_sha256: self.policy.source_sha256.clone(),
+            ruleset_sha256,
+            compiled_for: self.policy.today.map(|d| d.to_string()),
+            timezone: self.policy.timezone.clone(),
+            next_expiry,
+            nflog_group: self.policy.log.group,
+            interfaces: self.gw.interfaces.clone(),
+            sensitive_zones: self
+                .zones
+                .iter()
+                .filter(|z| self.sensitive(Some(z)))
+                .map(|z| z.to_string())
+                .collect(),
+            log_codes: self.codes.clone(),
+            flows,
+            intra_marks: if self.policy.intra_zone == IntraZone::Accept {
+                self.zones
+                    .iter()
+                    .map(|z| (z.to_string(), crate::mark::intra_mark(z)))
+                    .collect()
+            } else {
+                BTreeMap::new()
+            },
+        }
+    }
+}
+
+/// Renders an address for messages (used by explain).
+pub fn addr_text(family: Family, v: u128) -> String {
+    from_int(family, v).to_string()
+}

@@ -1,0 +1,285 @@
+//! Flow maps: the elements of the concatenated interval maps that carry the flows
+//! (`saddr . daddr . l4proto . dport -> mark` and its ICMP and gateway variants).
+//!
+//! Overlapping flows are made disjoint here, so the kernel never has to pick between two
+//! elements: **where flows overlap, the flow whose id sorts first (byte order) owns the
+//! overlap**. Every later flow keeps only the parts no earlier flow covers. compile, explain
+//! and matrix all use this rule (see `owner`).
+
+use crate::net::{Family, Range};
+use crate::ports::PortSpec;
+
+/// What one dimension of a map key holds, for rendering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    Addr(Family),
+    Proto,
+    Port,
+    IcmpType,
+}
+
+/// Which map a key belongs to; also fixes the key's dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MapKind {
+    /// saddr . daddr . l4proto . dport (forward, by family)
+    Ports(Family),
+    /// saddr . daddr . icmp type
+    Icmp(Family),
+    /// saddr . l4proto . dport (to the gateway)
+    InPorts(Family),
+    /// saddr . icmp type (to the gateway)
+    InIcmp(Family),
+    /// daddr . l4proto . dport (from the gateway)
+    OutPorts(Family),
+    /// daddr . icmp type (from the gateway)
+    OutIcmp(Family),
+}
+
+impl MapKind {
+    pub fn dims(self) -> Vec<Dim> {
+        match self {
+            MapKind::Ports(f) => vec![Dim::Addr(f), Dim::Addr(f), Dim::Proto, Dim::Port],
+            MapKind::Icmp(f) => vec![Dim::Addr(f), Dim::Addr(f), Dim::IcmpType],
+            MapKind::InPorts(f) | MapKind::OutPorts(f) => vec![Dim::Addr(f), Dim::Proto, Dim::Port],
+            MapKind::InIcmp(f) | MapKind::OutIcmp(f) => vec![Dim::Addr(f), Dim::IcmpType],
+        }
+    }
+
+    pub fn family(self) -> Family {
+        match self {
+            MapKind::Ports(f)
+            | MapKind::Icmp(f)
+            | MapKind::InPorts(f)
+            | MapKind::InIcmp(f)
+            | MapKind::OutPorts(f)
+            | MapKind::OutIcmp(f) => f,
+        }
+    }
+
+    /// nft type of the key, e.g. `ipv4_addr . ipv4_addr . inet_proto . inet_service`.
+    pub fn key_type(self) -> String {
+        let addr = match self.family() {
+            Family::V4 => "ipv4_addr",
+            Family::V6 => "ipv6_addr",
+        };
+        let icmp = match self.family() {
+            Family::V4 => "icmp_type",
+            Family::V6 => "icmpv6_type",
+        };
+        self.dims()
+            .iter()
+            .map(|d| match d {
+                Dim::Addr(_) => addr,
+                Dim::Proto => "inet_proto",
+                Dim::Port => "inet_service",
+                Dim::IcmpType => icmp,
+            })
+            .collect::<Vec<_>>()
+            .join(" . ")
+    }
+
+    /// The packet expression that is looked up, e.g. `ip saddr . ip daddr . meta l4proto . th dport`.
+    pub fn lookup_expr(self) -> String {
+        let (ip, icmp) = match self.family() {
+            Family::V4 => ("ip", "icmp type"),
+            Family::V6 => ("ip6", "icmpv6 type"),
+        };
+        match self {
+            MapKind::Ports(_) => format!("{ip} saddr . {ip} daddr . meta l4proto . th dport"),
+            MapKind::Icmp(_) => format!("{ip} saddr . {ip} daddr . {icmp}"),
+            MapKind::InPorts(_) => format!("{ip} saddr . meta l4proto . th dport"),
+            MapKind::InIcmp(_) => format!("{ip} saddr . {icmp}"),
+            MapKind::OutPorts(_) => format!("{ip} daddr . meta l4proto . th dport"),
+            MapKind::OutIcmp(_) => format!("{ip} daddr . {icmp}"),
+        }
+    }
+}
+
+/// One map element: a box of key space and the flow that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Elem {
+    pub dims: Vec<(u128, u128)>,
+    pub mark: u32,
+    pub flow: String,
+}
+
+/// The boxes one flow contributes to a map, before overlaps are removed.
+pub fn flow_boxes(
+    kind: MapKind,
+    src: &[Range],
+    dst: &[Range],
+    specs: &[PortSpec],
+) -> Vec<Vec<(u128, u128)>> {
+    let fam = kind.family();
+    let src: Vec<&Range> = src.iter().filter(|r| r.family == fam).collect();
+    let dst: Vec<&Range> = dst.iter().filter(|r| r.family == fam).collect();
+    let mut l4: Vec<Vec<(u128, u128)>> = Vec::new();
+    for s in specs {
+        match (kind, s, fam) {
+            (
+                MapKind::Ports(_) | MapKind::InPorts(_) | MapKind::OutPorts(_),
+                PortSpec::Ports { proto, lo, hi },
+                _,
+            ) => {
+                let p = u128::from(proto.number());
+                l4.push(vec![(p, p), (u128::from(*lo), u128::from(*hi))]);
+            }
+            (
+                MapKind::Icmp(_) | MapKind::InIcmp(_) | MapKind::OutIcmp(_),
+                PortSpec::Icmp { lo, hi },
+                Family::V4,
+            )
+            | (
+                MapKind::Icmp(_) | MapKind::InIcmp(_) | MapKind::OutIcmp(_),
+                PortSpec::Icmpv6 { lo, hi },
+                Family::V6,
+            ) => {
+                l4.push(vec![(u128::from(*lo), u128::from(*hi))]);
+            }
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    match kind {
+        MapKind::Ports(_) | MapKind::Icmp(_) => {
+            for s in &src {
+                for d in &dst {
+                    for tail in &l4 {
+                        let mut b = vec![(s.lo, s.hi), (d.lo, d.hi)];
+                        b.extend(tail.iter().copied());
+                        out.push(b);
+                    }
+                }
+            }
+        }
+        MapKind::InPorts(_) | MapKind::InIcmp(_) => {
+            for s in &src {
+                for tail in &l4 {
+                    let mut b = vec![(s.lo, s.hi)];
+                    b.extend(tail.iter().copied());
+                    out.push(b);
+                }
+            }
+        }
+        MapKind::OutPorts(_) | MapKind::OutIcmp(_) => {
+            for d in &dst {
+                for tail in &l4 {
+                    let mut b = vec![(d.lo, d.hi)];
+                    b.extend(tail.iter().copied());
+                    out.push(b);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn overlaps(a: &[(u128, u128)], b: &[(u128, u128)]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.0 <= y.1 && y.0 <= x.1)
+}
+
+/// `a` minus `b`, as disjoint boxes.
+fn subtract(a: &[(u128, u128)], b: &[(u128, u128)]) -> Vec<Vec<(u128, u128)>> {
+    if !overlaps(a, b) {
+        return vec![a.to_vec()];
+    }
+    let mut out = Vec::new();
+    let mut cur = a.to_vec();
+    for i in 0..cur.len() {
+        if cur[i].0 < b[i].0 {
+            let mut piece = cur.clone();
+            piece[i] = (cur[i].0, b[i].0 - 1);
+            out.push(piece);
+            cur[i].0 = b[i].0;
+        }
+        if cur[i].1 > b[i].1 {
+            let mut piece = cur.clone();
+            piece[i] = (b[i].1 + 1, cur[i].1);
+            out.push(piece);
+            cur[i].1 = b[i].1;
+        }
+    }
+    out
+}
+
+/// Builds one map's elements from flows given in id order; earlier flows own overlaps.
+#[derive(Debug, Default, Clone)]
+pub struct MapBuilder {
+    pub elems: Vec<Elem>,
+}
+
+impl MapBuilder {
+    pub fn add(&mut self, flow: &str, mark: u32, boxes: Vec<Vec<(u128, u128)>>) {
+        let mut mine: Vec<Vec<(u128, u128)>> = Vec::new();
+        for b in boxes {
+            let mut pieces = vec![b];
+            for placed in self.elems.iter().map(|e| &e.dims).chain(mine.iter()) {
+                if pieces.iter().any(|p| overlaps(p, placed)) {
+                    pieces = pieces.iter().flat_map(|p| subtract(p, placed)).collect();
+                }
+                if pieces.is_empty() {
+                    break;
+                }
+            }
+            mine.extend(pieces);
+        }
+        self.elems.extend(mine.into_iter().map(|dims| Elem {
+            dims,
+            mark,
+            flow: flow.to_string(),
+        }));
+    }
+
+    /// Elements sorted the way nft lists them back, so the text is stable and reviewable.
+    pub fn finish(mut self) -> Vec<Elem> {
+        self.elems.sort_by(|a, b| a.dims.cmp(&b.dims));
+        self.elems
+    }
+}
+
+/// Which of the given flows (in id order) owns a point of key space, if any.
+pub fn owner<'a>(candidates: impl IntoIterator<Item = (&'a str, bool)>) -> Option<&'a str> {
+    candidates.into_iter().find(|(_, m)| *m).map(|(id, _)| id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subtraction_leaves_disjoint_pieces_covering_the_rest() {
+        let a = vec![(0, 9), (0, 9)];
+        let b = vec![(3, 5), (4, 20)];
+        let pieces = subtract(&a, &b);
+        let mut count = 0;
+        for x in 0..10u128 {
+            for y in 0..10u128 {
+                let inside_b = (3..=5).contains(&x) && (4..=20).contains(&y);
+                let n = pieces
+                    .iter()
+                    .filter(|p| p[0].0 <= x && x <= p[0].1 && p[1].0 <= y && y <= p[1].1)
+                    .count();
+                assert_eq!(n, usize::from(!inside_b), "point {x},{y}");
+                count += n;
+            }
+        }
+        assert_eq!(count, 100 - 3 * 6);
+    }
+
+    #[test]
+    fn first_flow_owns_the_overlap() {
+        let mut m = MapBuilder::default();
+        m.add("A", 1, vec![vec![(5, 5), (0, 100)]]);
+        m.add("B", 2, vec![vec![(0, 10), (0, 100)]]);
+        let elems = m.finish();
+        let at = |x: u128| {
+            elems
+                .iter()
+                .find(|e| e.dims[0].0 <= x && x <= e.dims[0].1)
+                .map(|e| e.mark)
+        };
+        assert_eq!(at(5), Some(1));
+        assert_eq!(at(4), Some(2));
+        assert_eq!(at(6), Some(2));
+    }
+}

@@ -1,0 +1,25 @@
+//! zonegate policy compiler: `zones.toml` text -> validated [`Policy`] -> nftables [`Ruleset`]
+//! for one gateway. The core is pure: no file, clock or process access. The `zonegate` binary
+//! reads files and the clock and calls into here.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod compile;
+pub mod date;
+pub mod diagnostic;
+pub mod flowmap;
+pub mod lockdown;
+pub mod mark;
+pub mod metadata;
+pub mod model;
+pub mod names;
+pub mod net;
+pub mod ports;
+pub mod raw;
+pub mod validate;
+
+pub use compile::{compile, CompileError, Ruleset};
+pub use date::Date;
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use metadata::Metadata;
+pub use model::Policy;
+pub use validate::{validate, validate_bytes, Checked};

@@ -1,0 +1,151 @@
+//! Name rules and the names of every nftables object zonegate creates. Everything that reaches
+//! an nft ruleset passes through here, so nothing a policy author writes can inject syntax.
+
+/// The one table zonegate owns.
+pub const TABLE: &str = "zonegate";
+pub const FAMILY: &str = "inet";
+
+/// Zone names become parts of chain and map names, joined with '-', so they may not contain it.
+pub fn valid_zone_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && s.len() <= 24
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Host, group, service and gateway names: never placed in nft syntax except inside comments.
+pub fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && s.len() <= 64
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Flow ids: `[A-Za-z0-9._-]`, at most 32 characters (PRODUCT.md).
+pub fn valid_flow_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Linux interface names: at most 15 bytes (IFNAMSIZ - 1). We also keep to characters that
+/// need no quoting anywhere and refuse the loopback interface.
+pub fn valid_interface(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s != "lo"
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+}
+
+/// Free text (purpose, approver, display names): any printable text, no control characters.
+pub fn valid_text(s: &str) -> bool {
+    s.len() <= 512 && !s.chars().any(|c| c.is_control())
+}
+
+/// Makes text safe inside an nft double-quoted string and within its byte limit: nft strings
+/// have no escapes, so quotes and backslashes are replaced, and text is cut on a char boundary.
+pub fn comment(s: &str, max_bytes: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let c = match c {
+            '"' => '\'',
+            '\\' => '/',
+            c if c.is_control() => ' ',
+            c => c,
+        };
+        if out.len() + c.len_utf8() > max_bytes {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// nft caps comments at 128 bytes.
+pub const COMMENT_MAX: usize = 128;
+
+pub const CHAIN_ANTISPOOF: &str = "antispoof";
+pub const CHAIN_FORWARD: &str = "forward";
+pub const CHAIN_FORWARD_NEW: &str = "forward-new";
+pub const CHAIN_INPUT: &str = "input";
+pub const CHAIN_INPUT_NEW: &str = "input-new";
+pub const CHAIN_OUTPUT: &str = "output";
+pub const CHAIN_OUTPUT_NEW: &str = "output-new";
+
+pub const SET_IFACES: &str = "zone_ifaces";
+pub const SET_SRC4: &str = "src4";
+pub const SET_SRC6: &str = "src6";
+pub const SET_MAC4: &str = "mac4";
+pub const SET_MAC6: &str = "mac6";
+pub const SET_PIN4: &str = "pin4";
+pub const SET_PIN6: &str = "pin6";
+pub const SET_LIVE_PATHS: &str = "live_paths";
+/// `mark . ifname` of every live flow to or from the gateway itself (both directions).
+pub const SET_LIVE_LOCAL: &str = "live_local";
+pub const SET_ERR_OUT: &str = "fwd_errors_out";
+pub const SET_DHCP: &str = "dhcp_ifaces";
+pub const SET_METER4: &str = "meter4";
+pub const SET_METER6: &str = "meter6";
+pub const SET_SENSITIVE_METER4: &str = "sensitive_meter4";
+pub const SET_SENSITIVE_METER6: &str = "sensitive_meter6";
+
+pub fn chain_spoof(zone: &str) -> String {
+    format!("spoof-{zone}")
+}
+pub fn chain_pair(from: &str, to: &str) -> String {
+    format!("pair-{from}-{to}")
+}
+pub fn chain_in(zone: &str) -> String {
+    format!("in-{zone}")
+}
+pub fn chain_out(zone: &str) -> String {
+    format!("out-{zone}")
+}
+/// Flow maps of a forward pair: kind is f4, f6 (ports) or i4, i6 (ICMP types).
+pub fn map_pair(kind: &str, from: &str, to: &str) -> String {
+    format!("{kind}-{from}-{to}")
+}
+/// Flow maps of the gateway's own traffic: gi4/gi6/gii4/gii6 (input), go4/go6/goi4/goi6 (output).
+pub fn map_gw(kind: &str, zone: &str) -> String {
+    format!("{kind}-{zone}")
+}
+pub fn counter(code: u32) -> String {
+    format!("c{code}")
+}
+/// The NFLOG prefix; short and numeric (nft caps prefixes at 127 bytes), mapped by metadata.
+pub fn log_prefix(code: u32) -> String {
+    format!("zg:{code} ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comments_cannot_escape_their_quotes() {
+        let c = comment("a\"; } drop; #\n\\x", COMMENT_MAX);
+        assert!(!c.contains('"') && !c.contains('\n') && !c.contains('\\'));
+        let long = "住".repeat(100);
+        let cut = comment(&long, COMMENT_MAX);
+        assert!(cut.len() <= COMMENT_MAX);
+        assert!(cut.chars().all(|c| c == '住'));
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(valid_zone_name("my_number2"));
+        assert!(!valid_zone_name("lg-wan"));
+        assert!(!valid_zone_name("2lgwan"));
+        assert!(valid_interface("ens3"));
+        assert!(!valid_interface("a-very-long-interface"));
+        assert!(!valid_interface("lo"));
+        assert!(!valid_interface("eth0\""));
+        assert!(valid_flow_id("F-001"));
+        assert!(!valid_flow_id("F 001"));
+        assert!(!valid_flow_id(&"x".repeat(33)));
+    }
+}
