@@ -7,6 +7,7 @@ pub mod compile;
 pub mod date;
 pub mod diagnostic;
 pub mod flowmap;
+pub mod generate;
 pub mod lockdown;
 pub mod mark;
 pub mod metadata;

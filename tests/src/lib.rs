@@ -4,3 +4,4 @@ pub mod lab;
 pub mod nfteval;
 pub mod probe;
 pub mod spoof;
+pub mod zonelab;
