@@ -54,6 +54,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_real_collision_is_resolved_in_id_order() {
+        // Found by a birthday search over "F-NNNNNN" ids.
+        assert_eq!(flow_mark("F-026525", 0), flow_mark("F-078216", 0));
+        assert_eq!(flow_mark("F-026525", 0), 0x0d04_4a87);
+    }
+
+    #[test]
     fn marks_depend_on_the_id_only() {
         assert_eq!(flow_mark("F-001", 0), flow_mark("F-001", 0));
         assert_ne!(flow_mark("F-001", 0), flow_mark("F-002", 0));
