@@ -243,12 +243,13 @@ impl<'a> Compiler<'a> {
                 Dim::Port | Dim::IcmpType => format!("{lo}-{hi}"),
             })
             .collect();
+        // Flows are sorted by id.
         let purpose = self
             .policy
             .flows
-            .iter()
-            .find(|f| f.id == e.flow)
-            .and_then(|f| f.purpose.as_deref())
+            .binary_search_by(|f| f.id.as_str().cmp(&e.flow))
+            .ok()
+            .and_then(|i| self.policy.flows[i].purpose.as_deref())
             .unwrap_or("");
         let comment = names::comment(format!("{} {}", e.flow, purpose).trim_end(), COMMENT_MAX);
         format!(
