@@ -371,6 +371,14 @@ impl<'a> Compiler<'a> {
             body,
             "\t\tiifname != @{SET_IFACES} goto prerouting-unknown-interface"
         );
+        // Hosts looking for a DHCP server send from 0.0.0.0: not spoofing, and never forwarded.
+        let dhcp = self.code(Reason::Broadcast, "prerouting", None, None, false);
+        self.counters.push(dhcp);
+        let _ = writeln!(
+            body,
+            "\t\tip saddr 0.0.0.0 ip daddr 255.255.255.255 udp dport 67 counter name \"{}\" drop",
+            counter(dhcp)
+        );
         // IPv6 needs link-local sources (neighbour discovery) and :: (duplicate address
         // detection, MLD) on every interface, or IPv6 silently stops.
         body.push_str("\t\tip6 saddr fe80::/10 accept\n");
@@ -731,6 +739,15 @@ impl<'a> Compiler<'a> {
              \t\ticmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert }} ip6 hoplimit 255 accept\n\
              \t\ticmpv6 type {{ mld-listener-report, mld2-listener-report, mld-listener-done }} accept\n\
              \t\toifname @{SET_DHCP} udp sport 68 udp dport 67 accept\n"
+        );
+        // Broadcast and multicast to the gateway are never management: count them without
+        // logging (after neighbour discovery, which is multicast too).
+        let bcast = self.code(Reason::Broadcast, "input", None, None, false);
+        self.counters.push(bcast);
+        let in_extra = format!(
+            "{in_extra}\t\tip daddr {{ 255.255.255.255, 224.0.0.0/4 }} counter name \"{c}\" drop\n\
+             \t\tip6 daddr ff00::/8 counter name \"{c}\" drop\n",
+            c = counter(bcast)
         );
         let mut body = String::from(
             "\t\ttype filter hook input priority filter; policy drop;\n\t\tiifname \"lo\" accept\n",

@@ -27,6 +27,9 @@ pub enum Reason {
     Invalid,
     /// A permitted new connection into a My Number (or mynumber-like/critical) zone.
     AcceptedSensitive,
+    /// Broadcast or multicast that is never a connection (DHCP discovery from hosts, NetBIOS
+    /// and mDNS chatter to the gateway): counted, not logged, so it cannot drown real alerts.
+    Broadcast,
 }
 
 impl Reason {
@@ -40,6 +43,7 @@ impl Reason {
             Reason::Untracked => "untracked",
             Reason::Invalid => "invalid",
             Reason::AcceptedSensitive => "accepted-sensitive",
+            Reason::Broadcast => "broadcast",
         }
     }
 }
