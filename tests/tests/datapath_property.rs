@@ -17,6 +17,7 @@ static POLICIES: AtomicUsize = AtomicUsize::new(0);
 static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
 static DENIED: AtomicUsize = AtomicUsize::new(0);
 static REVOKED_CUT: AtomicUsize = AtomicUsize::new(0);
+static LOCAL: AtomicUsize = AtomicUsize::new(0);
 use zonegate_e2e::lab::{require_root, Lab, LabSpec};
 use zonegate_e2e::nfteval::{ct_status, CtDirection, CtState, Hook, Packet, Ruleset};
 use zonegate_policy::model::{Endpoint, IntraZone, Policy};
@@ -153,6 +154,48 @@ fn oracle_new(
         .filter(|f| covers(p, &f.from, src) && covers(p, &f.to, dst))
         .find(|f| f.specs.iter().any(|s| s.matches(proto, port)))
         .map(|f| f.mark)
+}
+
+/// The gateway's own traffic: to it (input, `inbound`) from `peer` on `iface`, or from it
+/// (output) to `peer` through `iface`.
+fn oracle_local(
+    p: &Policy,
+    inbound: bool,
+    iface: &str,
+    peer: IpAddr,
+    proto: u8,
+    port: u16,
+) -> Option<u32> {
+    let zone = IFACES.iter().find(|(i, _)| *i == iface)?.1;
+    if inbound && !src_ok(p, zone, peer) {
+        return None;
+    }
+    p.active_flows()
+        .filter(|f| {
+            if inbound {
+                f.to == Endpoint::Gateway
+                    && f.from_zone.as_deref() == Some(zone)
+                    && covers(p, &f.from, peer)
+            } else {
+                f.from == Endpoint::Gateway
+                    && f.to_zone.as_deref() == Some(zone)
+                    && covers(p, &f.to, peer)
+            }
+        })
+        .find(|f| f.specs.iter().any(|s| s.matches(proto, port)))
+        .map(|f| f.mark)
+}
+
+/// live_local: the mark of a flow to or from the gateway, on an interface of its zone.
+fn live_local(p: &Policy, mark: u32, iface: &str) -> bool {
+    let Some(zone) = IFACES.iter().find(|(i, _)| *i == iface).map(|x| x.1) else {
+        return false;
+    };
+    p.active_flows().any(|f| {
+        f.mark == mark
+            && ((f.to == Endpoint::Gateway && f.from_zone.as_deref() == Some(zone))
+                || (f.from == Endpoint::Gateway && f.to_zone.as_deref() == Some(zone)))
+    })
 }
 
 fn covers(p: &Policy, e: &Endpoint, a: IpAddr) -> bool {
@@ -317,6 +360,77 @@ fn check_history(
                 port,
                 mark,
             });
+        }
+        // The same packet addressed to the gateway itself (input), and the gateway sending to
+        // `dst` through `oif` (output); then their replies.
+        let gw_addr = if src.is_ipv6() {
+            ip("fd01::fe")
+        } else {
+            ip("10.1.0.254")
+        };
+        let local_in = packet(iif, "", src, gw_addr, proto, 40000, port).with_state(CtState::New);
+        let got = k1.eval_path(&[Hook::Prerouting, Hook::Input], &local_in);
+        let want = oracle_local(&p1, true, iif, src, proto, port);
+        prop_assert!(
+            got.undetermined.is_empty(),
+            "undetermined: {:?}",
+            got.undetermined
+        );
+        prop_assert_eq!(
+            got.accepted(),
+            want.is_some(),
+            "input {:?}\n{}\ntrace {:?}",
+            local_in,
+            policy_text(&flows, intra),
+            got.trace
+        );
+        if let Some(mark) = want {
+            LOCAL.fetch_add(1, Ordering::Relaxed);
+            prop_assert_eq!(got.ct_mark, mark);
+            for (other, _) in IFACES {
+                let reply = packet("", other, gw_addr, src, proto, port, 40000)
+                    .with_state(CtState::Established)
+                    .with_direction(CtDirection::Reply)
+                    .with_ct_mark(mark);
+                prop_assert_eq!(
+                    k1.eval(Hook::Output, &reply).accepted(),
+                    live_local(&p1, mark, other),
+                    "reply of input via {}: {:?}",
+                    other,
+                    reply
+                );
+            }
+        }
+        let local_out = packet("", oif, gw_addr, dst, proto, 40000, port).with_state(CtState::New);
+        let got = k1.eval(Hook::Output, &local_out);
+        let want = oracle_local(&p1, false, oif, dst, proto, port);
+        prop_assert_eq!(
+            got.accepted(),
+            want.is_some(),
+            "output {:?}\n{}\ntrace {:?}",
+            local_out,
+            policy_text(&flows, intra),
+            got.trace
+        );
+        if let Some(mark) = want {
+            LOCAL.fetch_add(1, Ordering::Relaxed);
+            let reply = packet(oif, "", dst, gw_addr, proto, port, 40000)
+                .with_state(CtState::Established)
+                .with_direction(CtDirection::Reply)
+                .with_ct_mark(mark);
+            let zone = IFACES
+                .iter()
+                .find(|(i, _)| *i == oif)
+                .map(|x| x.1)
+                .unwrap_or("");
+            let want = src_ok(&p1, zone, dst) && live_local(&p1, mark, oif);
+            prop_assert_eq!(
+                k1.eval_path(&[Hook::Prerouting, Hook::Input], &reply)
+                    .accepted(),
+                want,
+                "reply of output {:?}",
+                reply
+            );
         }
     }
     for c in &conns {
@@ -523,13 +637,14 @@ fn kernel_listing_agrees_with_the_policy_semantics() {
         DENIED.load(Ordering::Relaxed),
         REVOKED_CUT.load(Ordering::Relaxed),
     );
-    eprintln!("property: {policies} policies, {accepted} connections accepted, {denied} new packets denied, {cut} cut by revocation");
+    let local = LOCAL.load(Ordering::Relaxed);
+    eprintln!("property: {policies} policies, {accepted} connections accepted, {denied} new packets denied, {cut} cut by revocation, {local} gateway connections");
     assert!(
         policies >= cases as usize / 2,
         "too few valid policies generated ({policies})"
     );
     assert!(
-        accepted >= 100 && denied >= 100 && cut >= 3,
+        accepted >= 100 && denied >= 100 && cut >= 3 && local >= 10,
         "the generated histories exercise too little"
     );
 }
