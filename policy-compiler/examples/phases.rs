@@ -4,10 +4,20 @@ use std::time::Instant;
 use zonegate_policy::generate::{policy, Shape};
 
 fn main() {
-    let args: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
-    let (hosts, flows) = (*args.first().unwrap_or(&10_000), *args.get(1).unwrap_or(&1_000));
+    let args: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let (hosts, flows) = (
+        *args.first().unwrap_or(&10_000),
+        *args.get(1).unwrap_or(&1_000),
+    );
     let runs = *args.get(2).unwrap_or(&5);
-    let text = policy(Shape { hosts, flows, group_size: 8 });
+    let text = policy(Shape {
+        hosts,
+        flows,
+        group_size: 8,
+    });
     for _ in 0..runs {
         let t0 = Instant::now();
         let raw: zonegate_policy::raw::RawFile = toml::from_str(&text).expect("toml");

@@ -6,10 +6,13 @@
 pub mod compile;
 pub mod date;
 pub mod diagnostic;
+pub mod explain;
 pub mod flowmap;
 pub mod generate;
+pub mod guardrails;
 pub mod lockdown;
 pub mod mark;
+pub mod matrix;
 pub mod metadata;
 pub mod model;
 pub mod names;

@@ -247,6 +247,14 @@ impl Validator {
         };
         let canonical = serde_json::to_string(&policy).unwrap_or_default();
         policy.canonical_sha256 = hex(&Sha256::digest(canonical.as_bytes()));
+        // Three-domain guardrails (三層の対策): findings join the same diagnostics, errors block.
+        // Only on an otherwise valid policy: a flow dropped for a typo would make them report
+        // paths and missing management flows that are not there.
+        if policy.profile == Profile::ThreeTier
+            && !self.items.iter().any(|d| d.severity == Severity::Error)
+        {
+            self.items.extend(crate::guardrails::check(&policy));
+        }
         Some(policy)
     }
 

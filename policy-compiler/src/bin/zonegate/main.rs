@@ -1,7 +1,9 @@
 //! `zonegate`: the administrators' offline tool. Reads zones.toml and the clock, then calls the
 //! pure compiler library. Exit codes: 0 clean, 1 policy errors, 2 usage or I/O errors.
 
+mod explain;
 mod input;
+mod matrix;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
@@ -72,6 +74,23 @@ enum Command {
         #[arg(long, value_enum, default_value = "nft")]
         format: CompileFormat,
     },
+    /// Explain why a new connection passes or is dropped on one gateway (from the policy model).
+    #[command(
+        after_help = "Examples:\n  zonegate explain zones.toml --gateway gw1 lg-term-1 mn-vdi tcp/443\n  \
+                            zonegate explain zones.toml --gateway gw1 --iif ens4 10.10.0.5 10.30.0.20 tcp/443\n  \
+                            zonegate explain zones.toml --gateway gw1 admin-pc gateway --format json\n\n\
+                            Verdicts: accept, drop, spoofed (source not in the --iif interface's zone), and \
+                            partial (no PROTO/PORT given: the ports that pass are listed)."
+    )]
+    Explain(explain::ExplainArgs),
+    /// Print the zone-by-zone flow matrix with guardrail results, for audits.
+    #[command(
+        after_help = "Examples:\n  zonegate matrix zones.toml --gateway gw1 --format html -o matrix.html\n  \
+                            zonegate matrix zones.toml --format md --lang en\n\n\
+                            The SHA-256 printed is that of the canonical policy, which compiled metadata and \
+                            the agent's heartbeat carry too."
+    )]
+    Matrix(matrix::MatrixArgs),
 }
 
 fn main() -> ExitCode {
@@ -166,6 +185,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Explain(args) => explain::run(args),
+        Command::Matrix(args) => matrix::run(args),
     }
 }
 
