@@ -18,8 +18,10 @@ static ACCEPTED: AtomicUsize = AtomicUsize::new(0);
 static DENIED: AtomicUsize = AtomicUsize::new(0);
 static REVOKED_CUT: AtomicUsize = AtomicUsize::new(0);
 static LOCAL: AtomicUsize = AtomicUsize::new(0);
+static EXPLAINED: AtomicUsize = AtomicUsize::new(0);
 use zonegate_e2e::lab::{require_root, Lab, LabSpec};
 use zonegate_e2e::nfteval::{ct_status, CtDirection, CtState, Hook, Packet, Ruleset};
+use zonegate_policy::explain::{explain, Packet as EP, Query, Target, Verdict};
 use zonegate_policy::model::{Endpoint, IntraZone, Policy};
 use zonegate_policy::{compile, validate, Date};
 
@@ -256,6 +258,41 @@ fn packet(
     }
 }
 
+/// `zonegate explain` must give the kernel's verdict, and name the flow whose mark the kernel
+/// set (issue 4: explain and the evaluation of the kernel's listing agree).
+fn explain_agrees(
+    p: &Policy,
+    mut q: Query,
+    iif: Option<&str>,
+    oif: Option<&str>,
+    kernel_accepts: bool,
+    kernel_mark: u32,
+) -> Result<(), TestCaseError> {
+    q.iif = iif.map(str::to_string);
+    q.oif = oif.map(str::to_string);
+    let x =
+        explain(p, "gw", &q).map_err(|e| TestCaseError::fail(format!("explain failed: {e}")))?;
+    EXPLAINED.fetch_add(1, Ordering::Relaxed);
+    prop_assert_eq!(
+        x.verdict == Verdict::Accept,
+        kernel_accepts,
+        "explain disagrees with the kernel on {:?}:\n{}",
+        q,
+        x.render_text()
+    );
+    if let Some(f) = &x.flow {
+        let mark = p.flows.iter().find(|g| g.id == f.id).map(|g| g.mark);
+        prop_assert_eq!(
+            mark,
+            Some(kernel_mark),
+            "explain names {} but the kernel marked {:#x}",
+            f.id,
+            kernel_mark
+        );
+    }
+    Ok(())
+}
+
 /// Loads a policy in the namespace, lists it back and parses the listing.
 fn kernel_view(lab: &Lab, p: &Policy) -> Ruleset {
     let r = compile(p, "gw").expect("gw");
@@ -332,6 +369,21 @@ fn check_history(
         let want = oracle_new(&p1, iif, oif, src, dst, proto, port);
         let pkt = packet(iif, oif, src, dst, proto, 40000, port).with_state(CtState::New);
         let got = k1.eval_path(&[Hook::Prerouting, Hook::Forward], &pkt);
+        explain_agrees(
+            &p1,
+            Query::new(
+                Target::Address(src),
+                Target::Address(dst),
+                Some(EP {
+                    l4proto: proto,
+                    port,
+                }),
+            ),
+            Some(iif),
+            Some(oif),
+            got.accepted(),
+            got.ct_mark,
+        )?;
         prop_assert!(
             got.undetermined.is_empty(),
             "undetermined: {:?}",
@@ -370,6 +422,21 @@ fn check_history(
         };
         let local_in = packet(iif, "", src, gw_addr, proto, 40000, port).with_state(CtState::New);
         let got = k1.eval_path(&[Hook::Prerouting, Hook::Input], &local_in);
+        explain_agrees(
+            &p1,
+            Query::new(
+                Target::Address(src),
+                Target::Gateway,
+                Some(EP {
+                    l4proto: proto,
+                    port,
+                }),
+            ),
+            Some(iif),
+            None,
+            got.accepted(),
+            got.ct_mark,
+        )?;
         let want = oracle_local(&p1, true, iif, src, proto, port);
         prop_assert!(
             got.undetermined.is_empty(),
@@ -403,6 +470,21 @@ fn check_history(
         }
         let local_out = packet("", oif, gw_addr, dst, proto, 40000, port).with_state(CtState::New);
         let got = k1.eval(Hook::Output, &local_out);
+        explain_agrees(
+            &p1,
+            Query::new(
+                Target::Gateway,
+                Target::Address(dst),
+                Some(EP {
+                    l4proto: proto,
+                    port,
+                }),
+            ),
+            None,
+            Some(oif),
+            got.accepted(),
+            got.ct_mark,
+        )?;
         let want = oracle_local(&p1, false, oif, dst, proto, port);
         prop_assert_eq!(
             got.accepted(),
@@ -638,7 +720,8 @@ fn kernel_listing_agrees_with_the_policy_semantics() {
         REVOKED_CUT.load(Ordering::Relaxed),
     );
     let local = LOCAL.load(Ordering::Relaxed);
-    eprintln!("property: {policies} policies, {accepted} connections accepted, {denied} new packets denied, {cut} cut by revocation, {local} gateway connections");
+    let explained = EXPLAINED.load(Ordering::Relaxed);
+    eprintln!("property: {policies} policies, {accepted} connections accepted, {denied} new packets denied, {cut} cut by revocation, {local} gateway connections, {explained} explain queries agreed");
     assert!(
         policies >= cases as usize / 2,
         "too few valid policies generated ({policies})"
