@@ -3,6 +3,7 @@
 
 mod explain;
 mod input;
+mod lockdown;
 mod matrix;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -91,6 +92,8 @@ enum Command {
                             the agent's heartbeat carry too."
     )]
     Matrix(matrix::MatrixArgs),
+    /// Render the lockdown ruleset (forwarding dropped, management kept) for the boot unit.
+    Lockdown(lockdown::LockdownArgs),
 }
 
 fn main() -> ExitCode {
@@ -187,6 +190,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Explain(args) => explain::run(args),
         Command::Matrix(args) => matrix::run(args),
+        Command::Lockdown(args) => lockdown::run(args),
     }
 }
 
