@@ -1,5 +1,5 @@
-//! zonegate-agent: placeholder entry point until the agent issue lands.
-fn main() {
-    eprintln!("zonegate-agent: not built yet");
-    std::process::exit(1);
+//! `zonegate-agent`: parses the command line and hands over to [`zonegate_agent::cli`], which
+//! maps every outcome to a documented exit code.
+fn main() -> std::process::ExitCode {
+    zonegate_agent::cli::main()
 }

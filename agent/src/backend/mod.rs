@@ -1,0 +1,147 @@
+//! Everything that reads or writes the kernel's nftables state goes through [`Backend`]: the real
+//! [`nft::NftBackend`] spawns `/usr/sbin/nft`; [`fake::FakeBackend`] keeps a table in memory for
+//! unit tests; [`ReadOnly`] wraps a backend so that `monitor` and `dry-run` cannot write even by
+//! mistake. The trait is deliberately small: load a text in one transaction, check a text,
+//! list our table, list the other tables (bypass watch).
+
+pub mod fake;
+pub mod nft;
+
+use serde_json::Value;
+use thiserror::Error;
+
+/// A table in the kernel, by family and name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct TableRef {
+    pub family: String,
+    pub name: String,
+}
+
+/// What an apply left behind: the writer's pid, which its NEWGEN message carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub pid: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum BackendError {
+    /// `nft` could not be started (missing, not executable, no permission).
+    #[error("cannot run {program}: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `nft` ran and refused; `stderr` is its own message (with line and column for text input).
+    #[error("`{command}` failed: {stderr}")]
+    Failed { command: String, stderr: String },
+    /// `nft` did not finish in time and was killed.
+    #[error("`{command}` timed out")]
+    Timeout { command: String },
+    /// The JSON listing could not be parsed.
+    #[error("cannot parse the listing of {what}: {message}")]
+    BadListing { what: String, message: String },
+    /// A write was attempted through a read-only backend (monitor, dry-run).
+    #[error("refusing to write to the kernel in {mode} mode")]
+    ReadOnly { mode: &'static str },
+}
+
+/// The kernel, as the agent sees it. Futures are not `Send`: the agent runs on one thread.
+#[allow(async_fn_in_trait)]
+pub trait Backend {
+    /// Loads `text` (an `nft -f` input) in one transaction.
+    async fn apply(&self, text: &str) -> Result<Receipt, BackendError>;
+    /// Checks `text` against the live kernel without committing (`nft -c`).
+    async fn check(&self, text: &str) -> Result<(), BackendError>;
+    /// `nft -s -j list table inet zonegate`; None when the table does not exist.
+    async fn list_table(&self) -> Result<Option<Value>, BackendError>;
+    /// Every table of every family.
+    async fn list_tables(&self) -> Result<Vec<TableRef>, BackendError>;
+    /// One (foreign) table's stateless JSON listing; None when it is gone.
+    async fn list_other(&self, table: &TableRef) -> Result<Option<Value>, BackendError>;
+}
+
+/// Reads through to the wrapped backend, refuses every write.
+pub struct ReadOnly<B> {
+    pub inner: B,
+    pub mode: &'static str,
+}
+
+impl<B: Backend> Backend for ReadOnly<B> {
+    async fn apply(&self, _text: &str) -> Result<Receipt, BackendError> {
+        Err(BackendError::ReadOnly { mode: self.mode })
+    }
+    async fn check(&self, text: &str) -> Result<(), BackendError> {
+        self.inner.check(text).await
+    }
+    async fn list_table(&self) -> Result<Option<Value>, BackendError> {
+        self.inner.list_table().await
+    }
+    async fn list_tables(&self) -> Result<Vec<TableRef>, BackendError> {
+        self.inner.list_tables().await
+    }
+    async fn list_other(&self, table: &TableRef) -> Result<Option<Value>, BackendError> {
+        self.inner.list_other(table).await
+    }
+}
+
+/// Either a writing backend or its read-only guard, chosen by mode at start.
+pub enum Kernel<B> {
+    Write(B),
+    Read(ReadOnly<B>),
+}
+
+impl<B: Backend> Backend for Kernel<B> {
+    async fn apply(&self, text: &str) -> Result<Receipt, BackendError> {
+        match self {
+            Kernel::Write(b) => b.apply(text).await,
+            Kernel::Read(b) => b.apply(text).await,
+        }
+    }
+    async fn check(&self, text: &str) -> Result<(), BackendError> {
+        match self {
+            Kernel::Write(b) => b.check(text).await,
+            Kernel::Read(b) => b.check(text).await,
+        }
+    }
+    async fn list_table(&self) -> Result<Option<Value>, BackendError> {
+        match self {
+            Kernel::Write(b) => b.list_table().await,
+            Kernel::Read(b) => b.list_table().await,
+        }
+    }
+    async fn list_tables(&self) -> Result<Vec<TableRef>, BackendError> {
+        match self {
+            Kernel::Write(b) => b.list_tables().await,
+            Kernel::Read(b) => b.list_tables().await,
+        }
+    }
+    async fn list_other(&self, table: &TableRef) -> Result<Option<Value>, BackendError> {
+        match self {
+            Kernel::Write(b) => b.list_other(table).await,
+            Kernel::Read(b) => b.list_other(table).await,
+        }
+    }
+}
+
+/// Table references in a `nft -j list tables` output.
+pub fn parse_tables(listing: &Value) -> Vec<TableRef> {
+    let mut out = Vec::new();
+    if let Some(items) = listing.get("nftables").and_then(Value::as_array) {
+        for item in items {
+            if let Some(t) = item.get("table") {
+                if let (Some(family), Some(name)) = (
+                    t.get("family").and_then(Value::as_str),
+                    t.get("name").and_then(Value::as_str),
+                ) {
+                    out.push(TableRef {
+                        family: family.to_string(),
+                        name: name.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}

@@ -1,0 +1,133 @@
+//! The real backend: spawns `/usr/sbin/nft` (an absolute path, so `PATH` cannot change what runs
+//! as root) with the ruleset on stdin and stderr captured, in the agent's own network namespace.
+//! One child per call; a call that hangs is killed after [`NFT_TIMEOUT`].
+
+use super::{parse_tables, Backend, BackendError, Receipt, TableRef};
+use serde_json::Value;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+use zonegate_policy::names::{FAMILY, TABLE};
+
+/// The nft binary. Debian installs it here; the agent never searches `PATH`.
+pub const NFT: &str = "/usr/sbin/nft";
+/// Longest an nft call may take (a 10,000-rule load takes under a second).
+const NFT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// nft through a child process.
+#[derive(Debug, Clone)]
+pub struct NftBackend {
+    program: String,
+}
+
+impl Default for NftBackend {
+    fn default() -> Self {
+        NftBackend {
+            program: NFT.to_string(),
+        }
+    }
+}
+
+struct Run {
+    pid: u32,
+    stdout: Vec<u8>,
+}
+
+impl NftBackend {
+    async fn run(&self, args: &[&str], stdin: Option<&str>) -> Result<Run, BackendError> {
+        let command = format!("nft {}", args.join(" "));
+        let mut child = Command::new(&self.program)
+            .args(args)
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|source| BackendError::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
+        let pid = child.id().unwrap_or_default();
+        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+            // A write error means nft exited early; its stderr says why.
+            let _ = pipe.write_all(text.as_bytes()).await;
+            drop(pipe);
+        }
+        let out = tokio::time::timeout(NFT_TIMEOUT, child.wait_with_output())
+            .await
+            .map_err(|_| BackendError::Timeout {
+                command: command.clone(),
+            })?
+            .map_err(|source| BackendError::Spawn {
+                program: self.program.clone(),
+                source,
+            })?;
+        if !out.status.success() {
+            return Err(BackendError::Failed {
+                command,
+                stderr: String::from_utf8_lossy(&out.stderr).trim_end().to_string(),
+            });
+        }
+        Ok(Run {
+            pid,
+            stdout: out.stdout,
+        })
+    }
+
+    async fn list_json(&self, args: &[&str], what: &str) -> Result<Option<Value>, BackendError> {
+        match self.run(args, None).await {
+            Ok(run) => serde_json::from_slice(&run.stdout).map(Some).map_err(|e| {
+                BackendError::BadListing {
+                    what: what.to_string(),
+                    message: e.to_string(),
+                }
+            }),
+            Err(BackendError::Failed { stderr, .. })
+                if stderr.contains("No such file or directory") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Backend for NftBackend {
+    async fn apply(&self, text: &str) -> Result<Receipt, BackendError> {
+        let run = self.run(&["-f", "-"], Some(text)).await?;
+        Ok(Receipt { pid: run.pid })
+    }
+
+    async fn check(&self, text: &str) -> Result<(), BackendError> {
+        self.run(&["-c", "-f", "-"], Some(text)).await.map(|_| ())
+    }
+
+    async fn list_table(&self) -> Result<Option<Value>, BackendError> {
+        self.list_json(
+            &["-s", "-j", "list", "table", FAMILY, TABLE],
+            &format!("table {FAMILY} {TABLE}"),
+        )
+        .await
+    }
+
+    async fn list_tables(&self) -> Result<Vec<TableRef>, BackendError> {
+        let listing = self
+            .list_json(&["-j", "list", "tables"], "tables")
+            .await?
+            .unwrap_or(Value::Null);
+        Ok(parse_tables(&listing))
+    }
+
+    async fn list_other(&self, table: &TableRef) -> Result<Option<Value>, BackendError> {
+        self.list_json(
+            &["-s", "-j", "list", "table", &table.family, &table.name],
+            &format!("table {} {}", table.family, table.name),
+        )
+        .await
+    }
+}

@@ -1,0 +1,556 @@
+//! The command line: `zonegate-agent [--config FILE] run|plan|apply|status|validate`. Parsing
+//! touches nothing; each command then maps its outcome to a documented exit code:
+//! 0 success (plan: nothing to do), 1 error (apply: refused, failed or rolled back),
+//! 2 plan: changes pending.
+
+use crate::agent::{Current, PolicyOutcome};
+use crate::backend::nft::NftBackend;
+use crate::backend::Backend;
+use crate::config::{self, AgentConfig, Mode};
+use crate::control::{self, Request, Response};
+use crate::daemon;
+use crate::events::{EventSink, Events, StdoutJsonSink, TracingSink};
+use crate::listing::normalise;
+use crate::plan;
+use crate::policy_source;
+use crate::state::StateDir;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+use tracing::{error, warn};
+
+const EXIT_HELP: &str = "Exit codes: 0 success (plan: nothing to do); 1 error, refused, failed or \
+rolled back; 2 plan: changes pending.\n\nExamples:\n  zonegate-agent validate\n  \
+zonegate-agent plan\n  zonegate-agent apply --plan-hash 3f2a9c0d1e4b5a67 --confirm 120\n  \
+zonegate-agent apply --confirm-ok\n  zonegate-agent status --format json";
+
+#[derive(Debug, Parser)]
+#[command(name = "zonegate-agent", version, about = "zonegate gateway agent: applies, watches and repairs the compiled ruleset", after_help = EXIT_HELP)]
+pub struct Args {
+    /// agent.toml (a missing file means the defaults).
+    #[arg(long, global = true, default_value = config::DEFAULT_CONFIG)]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply the policy and keep it: watch, repair drift, report (the systemd service).
+    Run {
+        /// Also write every event as one JSON line to standard output.
+        #[arg(long)]
+        events_stdout: bool,
+    },
+    /// Show what `apply` would change, touching nothing (exit 0 nothing, 2 changes, 1 error).
+    Plan {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Apply the policy file now (through the running agent if there is one).
+    Apply {
+        /// Refuse unless `plan` would still print this hash.
+        #[arg(long, value_name = "HASH")]
+        plan_hash: Option<String>,
+        /// Roll back unless `apply --confirm-ok` arrives within SECONDS.
+        #[arg(long, value_name = "SECONDS", conflicts_with = "confirm_ok")]
+        confirm: Option<u64>,
+        /// Keep the ruleset of a pending `apply --confirm`.
+        #[arg(long)]
+        confirm_ok: bool,
+        /// Also write every event as one JSON line to standard output.
+        #[arg(long)]
+        events_stdout: bool,
+    },
+    /// Show the running agent's state (revision, hash, drift, conntrack, uptime).
+    Status {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// Check agent.toml and the policy for this gateway, touching nothing.
+    Validate {
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZONEGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+fn events(gateway: &str, stdout: bool) -> Events {
+    let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(TracingSink)];
+    if stdout {
+        sinks.push(Box::new(StdoutJsonSink));
+    }
+    Events::new(gateway, sinks)
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let code = if e.use_stderr() { 1 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let verbose = matches!(args.command, Command::Run { .. } | Command::Apply { .. });
+    init_tracing(if verbose { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("zonegate-agent: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    ExitCode::from(runtime.block_on(dispatch(args)))
+}
+
+fn load_config(path: &std::path::Path, lenient: bool) -> Result<AgentConfig, String> {
+    match config::load(path) {
+        Ok(l) => {
+            for w in &l.warnings {
+                warn!(config = %path.display(), "{w}");
+            }
+            Ok(l.config)
+        }
+        Err(e) if lenient => {
+            // `run` must start whatever agent.toml says: defaults fail closed.
+            error!(error = %e, "agent.toml is unusable; running with the defaults.");
+            config::load(std::path::Path::new("/nonexistent/zonegate/agent.toml"))
+                .map(|l| l.config)
+                .map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn dispatch(args: Args) -> u8 {
+    let lenient = matches!(args.command, Command::Run { .. });
+    let cfg = match load_config(&args.config, lenient) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("zonegate-agent: {e}");
+            return 1;
+        }
+    };
+    match args.command {
+        Command::Run { events_stdout } => {
+            let ev = events(&cfg.gateway, events_stdout);
+            match daemon::run(cfg, ev).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("zonegate-agent: {e}");
+                    1
+                }
+            }
+        }
+        Command::Plan { format } => run_plan(cfg, format).await,
+        Command::Apply {
+            plan_hash,
+            confirm,
+            confirm_ok,
+            events_stdout,
+        } => run_apply(cfg, plan_hash, confirm, confirm_ok, events_stdout).await,
+        Command::Status { format } => run_status(cfg, format).await,
+        Command::Validate { format } => run_validate(cfg, format),
+    }
+}
+
+fn read_lkg(cfg: &AgentConfig) -> Option<crate::state::LastKnownGood> {
+    match StateDir::new(&cfg.state_dir).load_lkg() {
+        Ok(l) => l,
+        Err(e) => {
+            warn!(error = %e, "Ignoring the last-known-good.");
+            None
+        }
+    }
+}
+
+fn clock_for(lkg: Option<&crate::state::LastKnownGood>) -> crate::clock::Clock {
+    let mut clock = crate::clock::Clock::default();
+    if let Some(t) = lkg.and_then(|l| l.compiled_at.parse::<jiff::Timestamp>().ok()) {
+        clock.raise_floor(t);
+    }
+    clock
+}
+
+async fn run_plan(cfg: AgentConfig, format: Format) -> u8 {
+    let lkg = read_lkg(&cfg);
+    let clock = clock_for(lkg.as_ref());
+    let compiled = match policy_source::load(&cfg.policy, &cfg.gateway, &clock) {
+        Ok(c) => c,
+        Err(e) => {
+            print_load_error(&e);
+            return 1;
+        }
+    };
+    let backend = NftBackend::default();
+    let live = match backend.list_table().await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("zonegate-agent: cannot read the live table: {e}");
+            return 1;
+        }
+    };
+    let live = match normalise(live.as_ref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("zonegate-agent: cannot read the live table: {e}");
+            return 1;
+        }
+    };
+    let p = plan::plan(&compiled, live.as_ref(), lkg.as_ref());
+    match format {
+        Format::Text => print!("{}", p.render()),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default()),
+    }
+    if p.has_changes() {
+        2
+    } else {
+        0
+    }
+}
+
+fn print_load_error(e: &policy_source::LoadError) {
+    match e {
+        policy_source::LoadError::Rejected { diagnostics } => {
+            for d in diagnostics {
+                eprintln!("{d}");
+            }
+            eprintln!("zonegate-agent: {e}; nothing was changed");
+        }
+        other => eprintln!("zonegate-agent: {other}"),
+    }
+}
+
+fn print_response(r: &Response) -> u8 {
+    if r.ok {
+        println!("{}", r.message);
+    } else {
+        eprintln!("zonegate-agent: {}", r.message);
+    }
+    r.exit_code
+}
+
+async fn run_apply(
+    cfg: AgentConfig,
+    plan_hash: Option<String>,
+    confirm: Option<u64>,
+    confirm_ok: bool,
+    events_stdout: bool,
+) -> u8 {
+    if confirm_ok {
+        return match control::request(&cfg.status_socket, &Request::ConfirmOk).await {
+            Ok(r) => print_response(&r),
+            Err(e) => {
+                eprintln!(
+                    "zonegate-agent: nothing awaits confirmation on {} ({e})",
+                    cfg.status_socket.display()
+                );
+                1
+            }
+        };
+    }
+    if control::is_live(&cfg.status_socket).await {
+        let req = Request::Apply {
+            plan_hash,
+            confirm_s: confirm,
+        };
+        return match control::request(&cfg.status_socket, &req).await {
+            Ok(r) => print_response(&r),
+            Err(e) => {
+                eprintln!("zonegate-agent: the running agent did not answer: {e}");
+                1
+            }
+        };
+    }
+    // No agent running: apply from here, holding the state lock.
+    let mut cfg = cfg;
+    cfg.mode = Mode::Enforce;
+    let state = StateDir::new(&cfg.state_dir);
+    let _lock = match state.lock() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("zonegate-agent: {e}");
+            return 1;
+        }
+    };
+    let ev = events(&cfg.gateway, events_stdout);
+    let mut agent = daemon::build(cfg.clone(), ev);
+    let lkg = agent.load_lkg();
+    let live_before = match agent.observe().await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("zonegate-agent: cannot read the live table: {e}");
+            return 1;
+        }
+    };
+    if let Some(l) = &lkg {
+        agent.current = Some(Current {
+            baseline: l.baseline.clone(),
+            lkg: l.clone(),
+        });
+    }
+    let outcome = agent
+        .apply_policy_file(
+            crate::events::ApplyReason::Command,
+            plan_hash.as_deref(),
+            true,
+        )
+        .await;
+    let applied = matches!(outcome, PolicyOutcome::Applied { .. });
+    let code = match &outcome {
+        PolicyOutcome::Applied { revision } => {
+            println!("Applied revision {revision}.");
+            0
+        }
+        PolicyOutcome::Unchanged { revision } => {
+            println!("Revision {revision} is already loaded.");
+            0
+        }
+        PolicyOutcome::Rejected { message } => {
+            eprintln!("{message}");
+            eprintln!("zonegate-agent: the policy was rejected; nothing was changed");
+            1
+        }
+        PolicyOutcome::Failed { message } => {
+            eprintln!("zonegate-agent: the apply failed; the previous ruleset stays: {message}");
+            1
+        }
+        PolicyOutcome::PlanChanged { expected, actual } => {
+            eprintln!(
+                "zonegate-agent: the plan changed since it was printed (expected {expected}, now {actual}); nothing was changed"
+            );
+            1
+        }
+    };
+    let Some(seconds) = confirm.filter(|_| applied) else {
+        return code;
+    };
+    println!(
+        "Confirm within {seconds} s with `zonegate-agent apply --confirm-ok`, or it is rolled back."
+    );
+    if await_confirmation(&cfg, Duration::from_secs(seconds)).await {
+        println!("Confirmed: the new ruleset stays.");
+        return 0;
+    }
+    eprintln!("zonegate-agent: no confirmation; rolling back");
+    match lkg {
+        Some(previous) => {
+            if agent
+                .apply_lkg(previous, crate::events::ApplyReason::Rollback)
+                .await
+                .is_err()
+            {
+                eprintln!("zonegate-agent: the rollback failed; the new ruleset stays");
+            }
+        }
+        None if live_before.is_none() => {
+            let text = format!(
+                "table {f} {t}\ndelete table {f} {t}\n",
+                f = zonegate_policy::names::FAMILY,
+                t = zonegate_policy::names::TABLE
+            );
+            if let Err(e) = agent.kernel.apply(&text).await {
+                eprintln!("zonegate-agent: the rollback failed: {e}");
+            }
+            let _ = std::fs::remove_file(state.lkg_path());
+            let _ = std::fs::remove_file(state.lkg_nft_path());
+        }
+        None => {
+            eprintln!("zonegate-agent: the previous table was not loaded by this agent and cannot be restored; the new ruleset stays");
+        }
+    }
+    1
+}
+
+/// Serves the control socket until `confirm-ok` or the deadline (SIGHUP is ignored so a closed
+/// SSH session does not decide; SIGINT/SIGTERM count as "no").
+async fn await_confirmation(cfg: &AgentConfig, wait: Duration) -> bool {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listener = match control::bind(&cfg.status_socket).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("zonegate-agent: cannot wait for confirmation: {e}");
+            return false;
+        }
+    };
+    let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::hangup()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return false;
+    };
+    let deadline = tokio::time::Instant::now() + wait;
+    let confirmed = loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => break false,
+            _ = term.recv() => break false,
+            _ = int.recv() => break false,
+            _ = hup.recv() => {}
+            accepted = listener.accept() => {
+                let Ok((mut stream, _)) = accepted else { continue };
+                let (resp, done) = match control::read_request(&mut stream).await {
+                    Ok(Request::ConfirmOk) => (Response::ok("Confirmed: the new ruleset stays."), true),
+                    Ok(Request::Status) => {
+                        let left = deadline.saturating_duration_since(tokio::time::Instant::now()).as_secs();
+                        (Response::ok(format!("An apply awaits confirmation; rollback in {left} s.")), false)
+                    }
+                    Ok(_) => (Response::err("an apply awaits confirmation; nothing else is accepted now"), false),
+                    Err(e) => (Response::err(e.to_string()), false),
+                };
+                let _ = control::write_response(&mut stream, &resp).await;
+                if done {
+                    break true;
+                }
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&cfg.status_socket);
+    confirmed
+}
+
+async fn run_status(cfg: AgentConfig, format: Format) -> u8 {
+    match control::request(&cfg.status_socket, &Request::Status).await {
+        Ok(r) => match (&r.status, format) {
+            (Some(s), Format::Text) => {
+                print!("{}", s.render());
+                0
+            }
+            (Some(s), Format::Json) => {
+                println!("{}", serde_json::to_string_pretty(s).unwrap_or_default());
+                0
+            }
+            (None, _) => print_response(&r),
+        },
+        Err(e) => {
+            eprintln!(
+                "zonegate-agent: no agent answers on {} ({e})",
+                cfg.status_socket.display()
+            );
+            if let Some(l) = read_lkg(&cfg) {
+                eprintln!(
+                    "last-known-good: {} revision {} sha256 {} applied {}",
+                    match l.kind {
+                        crate::state::LkgKind::Policy => "policy",
+                        crate::state::LkgKind::Lockdown => "lockdown",
+                    },
+                    l.revision,
+                    l.ruleset_sha256,
+                    l.applied_at
+                );
+            }
+            1
+        }
+    }
+}
+
+fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
+    let lkg = read_lkg(&cfg);
+    let clock = clock_for(lkg.as_ref());
+    let result = policy_source::load(&cfg.policy, &cfg.gateway, &clock);
+    match format {
+        Format::Json => {
+            let v = match &result {
+                Ok(c) => serde_json::json!({
+                    "ok": true,
+                    "policy": cfg.policy.display().to_string(),
+                    "gateway": cfg.gateway,
+                    "mode": cfg.mode.as_str(),
+                    "revision": c.ruleset.metadata.revision,
+                    "ruleset_sha256": c.ruleset.metadata.ruleset_sha256,
+                    "flows": c.ruleset.metadata.flows.len(),
+                    "warnings": c.warnings,
+                }),
+                Err(e) => serde_json::json!({
+                    "ok": false,
+                    "policy": cfg.policy.display().to_string(),
+                    "gateway": cfg.gateway,
+                    "error": e.to_string(),
+                    "diagnostics": match e {
+                        policy_source::LoadError::Rejected { diagnostics } => diagnostics.clone(),
+                        _ => Vec::new(),
+                    },
+                }),
+            };
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+        Format::Text => match &result {
+            Ok(c) => {
+                for w in &c.warnings {
+                    println!("{w}");
+                }
+                println!(
+                    "{}: valid for gateway {} (revision {}, {} flow(s), ruleset sha256 {}); agent mode {}",
+                    cfg.policy.display(),
+                    cfg.gateway,
+                    c.ruleset.metadata.revision,
+                    c.ruleset.metadata.flows.len(),
+                    c.ruleset.metadata.ruleset_sha256,
+                    cfg.mode.as_str()
+                );
+            }
+            Err(e) => print_load_error(e),
+        },
+    }
+    u8::from(result.is_err())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn arguments_parse() {
+        Args::command().debug_assert();
+        let a =
+            Args::try_parse_from(["zonegate-agent", "apply", "--confirm", "60"]).expect("parse");
+        assert!(matches!(
+            a.command,
+            Command::Apply {
+                confirm: Some(60),
+                ..
+            }
+        ));
+        assert!(Args::try_parse_from([
+            "zonegate-agent",
+            "apply",
+            "--confirm",
+            "5",
+            "--confirm-ok"
+        ])
+        .is_err());
+        let a = Args::try_parse_from([
+            "zonegate-agent",
+            "--config",
+            "/x.toml",
+            "plan",
+            "--format",
+            "json",
+        ])
+        .expect("parse");
+        assert_eq!(a.config, PathBuf::from("/x.toml"));
+    }
+}

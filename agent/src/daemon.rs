@@ -1,0 +1,1041 @@
+//! `zonegate-agent run`: start up fail-closed, then watch and repair, on one task.
+//!
+//! Start: read the last-known-good (its compile time floors the clock), read the live table,
+//! compile the policy. Enforce: apply it unless the same ruleset is already loaded; with no valid
+//! policy load the LKG; with neither, keep a loaded zonegate table, else load the lockdown.
+//! Monitor and dry-run never write: they take the LKG's listing (or the live table) as the
+//! baseline and report.
+//!
+//! Then one `select!` loop: netlink generation notices (foreign writer, or ENOBUFS: compare),
+//! a periodic full compare, link changes and foreign writes (bypass scan), SIGHUP and settled
+//! policy writes (reload), the expiry timerfd (recompile at the boundary, or at once after a
+//! clock step), control-socket requests (apply, confirm-ok), the confirmation deadline
+//! (rollback), heartbeats and systemd watchdog pings. SIGTERM stops the loop and leaves the
+//! ruleset in place.
+
+use crate::agent::{Agent, Current, PolicyOutcome, Restore};
+use crate::apply::{AnyWatch, NoWatch};
+use crate::backend::nft::NftBackend;
+use crate::backend::{Backend, Kernel, ReadOnly};
+use crate::bypass::{self, Inventory};
+use crate::config::{AgentConfig, Mode};
+use crate::conntrack;
+use crate::control::{self, Request, Response};
+use crate::debounce::{Burst, Limiter, RestoreCap};
+use crate::events::{ApplyReason, ConntrackReport, EventKind, Events, Writer};
+use crate::netlink::conntrack::CtEntry;
+use crate::netlink::link::{self, LinkEvents};
+use crate::netlink::nftables::{Batch, GenWatch, NftMonitor};
+use crate::notify::Notifier;
+use crate::plan;
+use crate::policy_source;
+use crate::state::LastKnownGood;
+use crate::status::Status;
+use crate::watch_file::{PolicyWatch, SETTLE};
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+use tokio::io::unix::AsyncFd;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+/// Shortest time between two compares of a burst (the leading edge is immediate).
+const COMPARE_GAP: Duration = Duration::from_millis(5);
+/// A tamper burst ends after this long without drift.
+const BURST_QUIET: Duration = Duration::from_secs(1);
+/// Compare delay after a foreign transaction that did not name our table.
+const UNTOUCHED_DELAY: Duration = Duration::from_millis(100);
+/// Shortest time between two bypass scans.
+const SCAN_GAP: Duration = Duration::from_millis(500);
+/// Heartbeat period.
+const HEARTBEAT: Duration = Duration::from_secs(60);
+/// Restores in a row that do not converge before the agent stops restoring for a minute.
+const NOT_CONVERGING_MAX: u32 = 3;
+/// Most tamper-window connections remembered.
+const WINDOW_MAX: usize = 100_000;
+/// Expiry timer when no flow expires: re-check daily (and on every clock step).
+const DAILY: Duration = Duration::from_secs(24 * 3600);
+
+type Core = Agent<Kernel<NftBackend>, AnyWatch>;
+type ControlMsg = (Request, oneshot::Sender<Response>);
+
+/// A pending `apply --confirm`.
+struct Confirm {
+    deadline: Instant,
+    previous: Option<LastKnownGood>,
+}
+
+pub struct Daemon {
+    agent: Core,
+    limiter: Limiter,
+    compare_at: Option<Instant>,
+    burst: Burst,
+    burst_report: ConntrackReport,
+    burst_summaries: Vec<String>,
+    cap: RestoreCap,
+    not_converging: u32,
+    window_open: bool,
+    window: Vec<CtEntry>,
+    /// A foreign transaction named our table during an active burst: restore without listing
+    /// first (the burst's diff is already reported).
+    fast_restore: bool,
+    last_writer: Option<Writer>,
+    reported_drift: Option<String>,
+    scan_at: Option<Instant>,
+    last_scan: Option<Instant>,
+    inventory: Inventory,
+    settle_at: Option<Instant>,
+    confirm: Option<Confirm>,
+    overflow_reported: Option<Instant>,
+    status: Arc<Mutex<Status>>,
+    notifier: Notifier,
+}
+
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(3600 * 24 * 365)
+}
+
+fn tokio_at(t: Option<Instant>) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(t.unwrap_or_else(far))
+}
+
+/// Registers a duplicate of `fd` with the runtime, for readiness only (the owner keeps reading
+/// through its own descriptor of the same socket).
+// `AsyncFd::new` is deprecated in favour of the `unsafe` `register`, whose contract is that the
+// descriptor stays open while registered. We hand over an `OwnedFd` that the `AsyncFd` owns for
+// its whole life, so the contract holds; the workspace forbids `unsafe`, hence the old name.
+#[allow(deprecated)]
+fn async_fd(fd: impl AsFd) -> Option<AsyncFd<OwnedFd>> {
+    fd.as_fd()
+        .try_clone_to_owned()
+        .ok()
+        .and_then(|o| AsyncFd::new(o).ok())
+}
+
+/// Builds the agent for `cfg` (real kernel, read-only unless enforcing).
+pub fn build(cfg: AgentConfig, events: Events) -> Core {
+    let kernel = if cfg.mode.writes() {
+        Kernel::Write(NftBackend::default())
+    } else {
+        Kernel::Read(ReadOnly {
+            inner: NftBackend::default(),
+            mode: cfg.mode.as_str(),
+        })
+    };
+    let watch = match NftMonitor::open() {
+        Ok(m) => AnyWatch::Netlink(m),
+        Err(e) => {
+            events.emit(EventKind::MonitoringDegraded {
+                what: "no netlink notices".into(),
+                detail: format!(
+                    "cannot subscribe to nftables notices ({e}): drift is found by the periodic compare only"
+                ),
+            });
+            AnyWatch::Blind(NoWatch)
+        }
+    };
+    let ct: Arc<dyn conntrack::ConntrackTable> = if cfg.mode.writes() {
+        Arc::new(conntrack::Netlink)
+    } else {
+        Arc::new(conntrack::Disabled)
+    };
+    Agent::new(cfg, kernel, watch, ct, events)
+}
+
+impl Daemon {
+    pub fn new(agent: Core) -> Daemon {
+        let cap = RestoreCap::new(agent.cfg.max_restores_per_minute);
+        Daemon {
+            agent,
+            limiter: Limiter::new(COMPARE_GAP),
+            compare_at: None,
+            burst: Burst::new(BURST_QUIET),
+            burst_report: ConntrackReport::default(),
+            burst_summaries: Vec::new(),
+            cap,
+            not_converging: 0,
+            window_open: false,
+            window: Vec::new(),
+            fast_restore: false,
+            last_writer: None,
+            reported_drift: None,
+            scan_at: None,
+            last_scan: None,
+            inventory: Inventory::default(),
+            settle_at: None,
+            confirm: None,
+            overflow_reported: None,
+            status: Arc::new(Mutex::new(Status::default())),
+            notifier: Notifier::from_env(),
+        }
+    }
+
+    fn mode(&self) -> Mode {
+        self.agent.cfg.mode
+    }
+
+    /// Start-up: fail closed, never gated by the policy's validity.
+    pub async fn start(&mut self) {
+        let lkg = self.agent.load_lkg();
+        let live = match self.agent.observe().await {
+            Ok(l) => l,
+            Err(e) => {
+                self.agent.events.emit(EventKind::MonitoringDegraded {
+                    what: "cannot read the live table".into(),
+                    detail: e.to_string(),
+                });
+                None
+            }
+        };
+        let compiled = policy_source::load(
+            &self.agent.cfg.policy,
+            &self.agent.cfg.gateway,
+            &self.agent.clock,
+        );
+        if self.mode() != Mode::Enforce {
+            self.start_read_only(lkg, live, compiled);
+            return;
+        }
+        // Adopt what is loaded when it is exactly the LKG.
+        if let Some(l) = &lkg {
+            if l.baseline.is_some() && l.baseline == live {
+                self.agent.stats.last_apply = Some(l.applied_at.clone());
+                self.agent.current = Some(Current {
+                    baseline: l.baseline.clone(),
+                    lkg: l.clone(),
+                });
+            }
+        }
+        match compiled {
+            Ok(c) => {
+                let loaded =
+                    self.agent.current.as_ref().is_some_and(|cur| {
+                        cur.lkg.ruleset_sha256 == c.ruleset.metadata.ruleset_sha256
+                    });
+                if loaded {
+                    info!(revision = %c.ruleset.metadata.revision, "Ruleset already loaded.");
+                } else if self
+                    .agent
+                    .apply_compiled(&c, ApplyReason::Start, Vec::new())
+                    .await
+                    .is_err()
+                    && self.agent.current.is_none()
+                {
+                    // Nothing of ours is loaded (a raced apply keeps its text as current).
+                    self.fall_back(lkg, live.is_some(), "the policy did not load")
+                        .await;
+                }
+            }
+            Err(e) => {
+                let diagnostics = match &e {
+                    policy_source::LoadError::Rejected { diagnostics } => diagnostics.clone(),
+                    other => vec![other.to_string()],
+                };
+                self.agent.events.emit(EventKind::PolicyRejected {
+                    path: self.agent.cfg.policy.display().to_string(),
+                    diagnostics,
+                    kept: lkg
+                        .as_ref()
+                        .map(|l| format!("last-known-good revision {}", l.revision))
+                        .unwrap_or_else(|| "no last-known-good".into()),
+                });
+                if self.agent.current.is_none() {
+                    self.fall_back(lkg, live.is_some(), "no valid policy").await;
+                }
+            }
+        }
+    }
+
+    /// No usable policy: the LKG, else keep a loaded zonegate table, else lockdown.
+    async fn fall_back(&mut self, lkg: Option<LastKnownGood>, live_present: bool, why: &str) {
+        if let Some(l) = lkg {
+            if self.agent.apply_lkg(l, ApplyReason::Start).await.is_ok() {
+                return;
+            }
+        }
+        if live_present {
+            if self.agent.current.is_none() {
+                self.agent.events.emit(EventKind::MonitoringDegraded {
+                    what: "keeping the loaded zonegate table".into(),
+                    detail: format!(
+                        "{why} and no last-known-good: the zonegate table already loaded stays (not replaced by lockdown); drift in it cannot be repaired until a valid policy is applied"
+                    ),
+                });
+            }
+            return;
+        }
+        let _ = self.agent.apply_lockdown(why, None).await;
+    }
+
+    fn start_read_only(
+        &mut self,
+        lkg: Option<LastKnownGood>,
+        live: Option<crate::listing::TableState>,
+        compiled: Result<policy_source::Compiled, policy_source::LoadError>,
+    ) {
+        let repairing = false;
+        let mut baseline = live.clone();
+        let mut base_lkg = lkg.clone();
+        if let Ok(c) = &compiled {
+            let p = plan::plan(c, live.as_ref(), lkg.as_ref());
+            let same = lkg
+                .as_ref()
+                .is_some_and(|l| l.ruleset_sha256 == c.ruleset.metadata.ruleset_sha256);
+            if same {
+                baseline = lkg.as_ref().and_then(|l| l.baseline.clone());
+            }
+            if p.has_changes() {
+                let mut changes = p.flow_details.clone();
+                if let plan::Live::Drifted { changes: d } = &p.live {
+                    changes.extend(d.iter().cloned());
+                }
+                if p.live == plan::Live::Missing {
+                    changes.push("table inet zonegate missing".into());
+                }
+                let verb = if self.mode() == Mode::DryRun {
+                    "enforce would apply"
+                } else {
+                    "the live table differs from the policy"
+                };
+                self.agent.events.emit(EventKind::DriftDetected {
+                    summary: format!("{verb} (plan {})", p.plan_hash),
+                    changes,
+                    writer: None,
+                    repairing,
+                });
+            }
+        } else if let Some(l) = &lkg {
+            baseline = l.baseline.clone();
+        }
+        if base_lkg.is_none() {
+            if let Ok(c) = &compiled {
+                base_lkg = Some(LastKnownGood {
+                    format: crate::state::LKG_FORMAT,
+                    kind: crate::state::LkgKind::Policy,
+                    compiled_at: String::new(),
+                    applied_at: String::new(),
+                    source_sha256: c.source_sha256.clone(),
+                    ruleset_sha256: c.ruleset.metadata.ruleset_sha256.clone(),
+                    revision: c.ruleset.metadata.revision.clone(),
+                    ruleset_text: c.ruleset.text.clone(),
+                    metadata: Some(c.ruleset.metadata.clone()),
+                    baseline: None,
+                    flows: c.flows.clone(),
+                    retired_marks: Default::default(),
+                });
+            }
+        }
+        if let Some(l) = base_lkg {
+            self.agent.current = Some(Current { lkg: l, baseline });
+        }
+    }
+
+    fn refresh_status(&self) {
+        let a = &self.agent;
+        let mut s = self.status.lock().unwrap_or_else(PoisonError::into_inner);
+        s.pid = std::process::id();
+        s.gateway = a.cfg.gateway.clone();
+        s.mode = a.cfg.mode.as_str().into();
+        s.kind = a.current.as_ref().map(|c| {
+            match c.lkg.kind {
+                crate::state::LkgKind::Policy => "policy",
+                crate::state::LkgKind::Lockdown => "lockdown",
+            }
+            .to_string()
+        });
+        s.revision = a.current.as_ref().map(|c| c.lkg.revision.clone());
+        s.ruleset_sha256 = a.current.as_ref().map(|c| c.lkg.ruleset_sha256.clone());
+        s.baseline_verified = a.current.as_ref().is_some_and(|c| c.baseline.is_some());
+        s.last_apply = a.stats.last_apply.clone();
+        s.applies = a.stats.applies;
+        s.drift_count = a.stats.drift_count;
+        s.last_drift = a.stats.last_drift.clone();
+        s.last_drift_at = a.stats.last_drift_at.clone();
+        s.restores = a.stats.restores;
+        s.conntrack_removed = a.stats.conntrack_removed;
+        s.bypass_findings = self.inventory.lines();
+        s.uptime_s = a.started.elapsed().as_secs();
+        s.awaiting_confirmation_s = self.confirm.as_ref().map(|c| {
+            c.deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs()
+        });
+    }
+
+    fn schedule_compare(&mut self, now: Instant) {
+        let due = self.limiter.due(now);
+        self.compare_at = Some(self.compare_at.map_or(due, |t| t.min(due)));
+    }
+
+    fn schedule_scan(&mut self, now: Instant) {
+        let due = match self.last_scan {
+            Some(l) if now < l + SCAN_GAP => l + SCAN_GAP,
+            _ => now,
+        };
+        self.scan_at = Some(self.scan_at.map_or(due, |t| t.min(due)));
+    }
+
+    /// Generation notices: foreign writers trigger a compare and a bypass scan.
+    fn on_batch(&mut self, batch: Batch) {
+        let now = Instant::now();
+        let me = std::process::id();
+        let mut first_foreign = None;
+        let mut touched = false;
+        for (i, g) in batch.generations.iter().enumerate() {
+            if g.pid != me && !self.agent.own_pids.contains(&g.pid) {
+                first_foreign.get_or_insert(i);
+                touched |= g.touched_ours;
+                if g.touched_ours || self.last_writer.is_none() {
+                    self.last_writer = Some(Writer {
+                        pid: g.pid,
+                        comm: g.comm.clone(),
+                    });
+                }
+            }
+        }
+        for (idx, e) in batch.new_connections {
+            let after_foreign = first_foreign.is_some_and(|f| idx > f);
+            if (self.window_open || after_foreign) && self.window.len() < WINDOW_MAX {
+                self.window.push(e);
+            }
+        }
+        if first_foreign.is_some() {
+            self.window_open = true;
+            if touched {
+                self.fast_restore |= self.burst.active() && self.mode() == Mode::Enforce;
+                self.schedule_compare(now);
+            } else {
+                // Another table changed: our table is compared too, just not in a hurry.
+                self.schedule_compare(now + UNTOUCHED_DELAY);
+            }
+            self.schedule_scan(now);
+        }
+        if batch.overflow {
+            if self
+                .overflow_reported
+                .is_none_or(|t| now.duration_since(t) > Duration::from_secs(60))
+            {
+                self.overflow_reported = Some(now);
+                self.agent.events.emit(EventKind::MonitoringDegraded {
+                    what: "netlink notices lost".into(),
+                    detail: "the kernel dropped nftables notices (ENOBUFS); comparing the whole table now".into(),
+                });
+            }
+            self.window_open = true;
+            self.schedule_compare(now);
+            self.schedule_scan(now);
+        }
+    }
+
+    /// Compares the live table with the baseline and repairs it (enforce).
+    async fn compare(&mut self) {
+        let now = Instant::now();
+        self.limiter.ran(now);
+        self.compare_at = None;
+        if self.mode() == Mode::Enforce {
+            match &self.agent.current {
+                None => {
+                    // Kept an unknown table with no policy and no LKG: if it disappears, lock down.
+                    if let Ok(None) = self.agent.observe().await {
+                        let _ = self
+                            .agent
+                            .apply_lockdown(
+                                "no policy, no last-known-good, and the zonegate table was removed",
+                                None,
+                            )
+                            .await;
+                    }
+                    return;
+                }
+                Some(c) if c.baseline.is_none() => {
+                    // A raced apply: restoring establishes the baseline.
+                    let window = std::mem::take(&mut self.window);
+                    if let Restore::Raced = self.agent.restore(window).await {
+                        self.schedule_compare(Instant::now());
+                    }
+                    return;
+                }
+                Some(_) => {}
+            }
+        }
+        let enforce = self.mode() == Mode::Enforce;
+        if std::mem::take(&mut self.fast_restore) && enforce && self.burst.active() {
+            // Mid-burst: the burst's diff is reported; repair first, the read-back verifies.
+            self.burst.drift(now);
+            self.restore_now(now, "tamper continues (mid-burst repair)".into())
+                .await;
+            return;
+        }
+        let drift = match self.agent.compare().await {
+            Ok(Some(d)) => d,
+            Ok(None) => return,
+            Err(e) => {
+                warn!(error = %e, "Cannot compare the table.");
+                return;
+            }
+        };
+        if drift.is_empty() {
+            self.reported_drift = None;
+            if !self.burst.active() {
+                self.window_open = false;
+                self.window.clear();
+            }
+            return;
+        }
+        let summary = drift.summary();
+        let new_burst = self.burst.drift(now);
+        if new_burst {
+            self.burst_summaries.clear();
+        }
+        if self.burst_summaries.len() < 20 && !self.burst_summaries.contains(&summary) {
+            self.burst_summaries.push(summary.clone());
+        }
+        if new_burst && (enforce || self.reported_drift.as_deref() != Some(summary.as_str())) {
+            self.agent.stats.drift_count += 1;
+            self.agent.stats.last_drift = Some(summary.clone());
+            self.agent.stats.last_drift_at = Some(jiff::Timestamp::now().to_string());
+            self.burst_report = ConntrackReport::default();
+            self.reported_drift = Some(summary.clone());
+            self.agent.events.emit(EventKind::DriftDetected {
+                summary: summary.clone(),
+                changes: drift.lines(),
+                writer: self.last_writer.clone(),
+                repairing: enforce,
+            });
+        }
+        if !enforce {
+            return;
+        }
+        self.restore_now(now, summary).await;
+    }
+
+    /// Restores the baseline (within the per-minute cap) and handles the outcome.
+    async fn restore_now(&mut self, now: Instant, summary: String) {
+        if !self.cap.allow(now) {
+            if !self.cap.reported {
+                self.cap.reported = true;
+                let recent = self.cap.recent(now);
+                self.agent.events.emit(EventKind::RestoresCapped {
+                    restores_last_minute: recent,
+                    cap: self.cap.cap(),
+                    last_summary: summary,
+                });
+            }
+            self.compare_at = self.cap.next_allowed();
+            return;
+        }
+        let window = std::mem::take(&mut self.window);
+        match self.agent.restore(window).await {
+            Restore::Converged(report) => {
+                self.not_converging = 0;
+                self.burst.restores += 1;
+                merge(&mut self.burst_report, &report);
+            }
+            Restore::Raced => {
+                self.burst.restores += 1;
+                self.schedule_compare(Instant::now());
+            }
+            Restore::NotConverging(d) => {
+                self.not_converging += 1;
+                if self.not_converging >= NOT_CONVERGING_MAX {
+                    self.cap.exhaust(now);
+                    self.cap.reported = true;
+                    self.not_converging = 0;
+                    let recent = self.cap.recent(now);
+                    self.agent.events.emit(EventKind::RestoresCapped {
+                        restores_last_minute: recent,
+                        cap: self.cap.cap(),
+                        last_summary: format!("restores do not converge: {}", d.summary()),
+                    });
+                    self.compare_at = self.cap.next_allowed();
+                } else {
+                    self.schedule_compare(Instant::now());
+                }
+            }
+            Restore::Failed(e) => {
+                self.agent.apply_failed("restore", &e);
+                self.compare_at = Some(Instant::now() + Duration::from_secs(1));
+            }
+            Restore::NoBaseline => {}
+        }
+        // Keep the burst alive until the quiet period after the last repair.
+        self.burst.drift(Instant::now());
+    }
+
+    /// A burst went quiet: confirm the table is clean and report the repair.
+    async fn end_burst(&mut self) {
+        let now = Instant::now();
+        let Some(len) = self.burst.end_if_quiet(now) else {
+            return;
+        };
+        self.window_open = false;
+        self.window.clear();
+        if self.mode() != Mode::Enforce {
+            return;
+        }
+        let clean = matches!(self.agent.compare().await, Ok(Some(d)) if d.is_empty());
+        if clean {
+            self.agent.events.emit(EventKind::DriftRestored {
+                restores: self.burst.restores,
+                burst_ms: len.as_millis() as u64,
+                conntrack: std::mem::take(&mut self.burst_report),
+                summaries: std::mem::take(&mut self.burst_summaries),
+            });
+        } else {
+            self.schedule_compare(now);
+        }
+    }
+
+    async fn scan(&mut self) {
+        let now = Instant::now();
+        self.last_scan = Some(now);
+        self.scan_at = None;
+        let mut findings = Vec::new();
+        match self.agent.kernel.list_tables().await {
+            Ok(tables) => {
+                for t in tables {
+                    if t.family == zonegate_policy::names::FAMILY
+                        && t.name == zonegate_policy::names::TABLE
+                    {
+                        continue;
+                    }
+                    if !bypass::plain_name(&t.name) {
+                        findings.push(bypass::Finding {
+                            kind: "foreign-table".into(),
+                            subject: format!("table {} (unusual name)", t.family),
+                            detail: format!("{:?}", t.name),
+                            why: "a table whose name nft cannot be asked about safely".into(),
+                        });
+                        continue;
+                    }
+                    if let Ok(Some(listing)) = self.agent.kernel.list_other(&t).await {
+                        findings.extend(bypass::scan_table(&t.family, &t.name, &listing));
+                    }
+                }
+            }
+            Err(e) => warn!(error = %e, "Cannot list tables for the bypass scan."),
+        }
+        let zone_ifaces = self
+            .agent
+            .current
+            .as_ref()
+            .and_then(|c| c.lkg.metadata.as_ref())
+            .map(|m| m.interfaces.clone())
+            .unwrap_or_default();
+        if let Ok(Ok(links)) = tokio::task::spawn_blocking(link::dump).await {
+            findings.extend(bypass::scan_links(&links, &zone_ifaces));
+        }
+        let read = |p: &str| std::fs::read_to_string(format!("/proc/sys/net/{p}")).ok();
+        let ifaces: Vec<String> = zone_ifaces.keys().cloned().collect();
+        findings.extend(bypass::scan_sysctls(&read, &ifaces));
+        let read_net = |p: &str| std::fs::read_to_string(format!("/proc/net/{p}")).ok();
+        findings.extend(bypass::scan_legacy(&read_net));
+        for e in self.inventory.update(findings) {
+            self.agent.events.emit(e);
+        }
+        self.agent.stats.bypass_findings = self.inventory.lines();
+    }
+
+    /// SIGHUP, settled writes, expiry, control `apply`.
+    async fn reload(
+        &mut self,
+        reason: ApplyReason,
+        plan_hash: Option<&str>,
+        force: bool,
+    ) -> PolicyOutcome {
+        if self.mode() != Mode::Enforce {
+            let compiled = policy_source::load(
+                &self.agent.cfg.policy,
+                &self.agent.cfg.gateway,
+                &self.agent.clock,
+            );
+            return match compiled {
+                Ok(c) => {
+                    let live = self.agent.observe().await.ok().flatten();
+                    let lkg = self.agent.current.as_ref().map(|c| c.lkg.clone());
+                    let p = plan::plan(&c, live.as_ref(), lkg.as_ref());
+                    info!(plan = %p.plan_hash, changes = p.has_changes(), "Policy reloaded; not applied in this mode.");
+                    PolicyOutcome::Unchanged {
+                        revision: c.ruleset.metadata.revision.clone(),
+                    }
+                }
+                Err(e) => {
+                    self.agent.events.emit(EventKind::PolicyRejected {
+                        path: self.agent.cfg.policy.display().to_string(),
+                        diagnostics: match &e {
+                            policy_source::LoadError::Rejected { diagnostics } => {
+                                diagnostics.clone()
+                            }
+                            other => vec![other.to_string()],
+                        },
+                        kept: "nothing is written in this mode".into(),
+                    });
+                    PolicyOutcome::Rejected {
+                        message: e.to_string(),
+                    }
+                }
+            };
+        }
+        let window = std::mem::take(&mut self.window);
+        drop(window);
+        self.agent.apply_policy_file(reason, plan_hash, force).await
+    }
+
+    async fn rollback(&mut self, previous: Option<LastKnownGood>) {
+        match previous {
+            Some(l) => {
+                let _ = self.agent.apply_lkg(l, ApplyReason::Rollback).await;
+            }
+            None => self.agent.apply_failed(
+                "rollback",
+                "no previous ruleset was recorded; the unconfirmed ruleset stays",
+            ),
+        }
+    }
+
+    async fn on_control(&mut self, req: Request) -> Response {
+        match req {
+            Request::Status => {
+                self.refresh_status();
+                let mut r = Response::ok("status");
+                r.status = Some(
+                    self.status
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clone(),
+                );
+                r
+            }
+            Request::ConfirmOk => match self.confirm.take() {
+                Some(_) => Response::ok("Confirmed: the new ruleset stays."),
+                None => Response::err("No apply is awaiting confirmation."),
+            },
+            Request::Reload => {
+                outcome_response(self.reload(ApplyReason::Reload, None, false).await)
+            }
+            Request::Apply {
+                plan_hash,
+                confirm_s,
+            } => {
+                if self.mode() != Mode::Enforce {
+                    return Response::err(format!(
+                        "the agent runs in {} mode and does not write; change mode in agent.toml",
+                        self.mode().as_str()
+                    ));
+                }
+                let previous = self.agent.current.as_ref().map(|c| c.lkg.clone());
+                let outcome = self
+                    .reload(ApplyReason::Command, plan_hash.as_deref(), true)
+                    .await;
+                let applied = matches!(outcome, PolicyOutcome::Applied { .. });
+                let mut r = outcome_response(outcome);
+                if applied {
+                    if let Some(s) = confirm_s {
+                        self.confirm = Some(Confirm {
+                            deadline: Instant::now() + Duration::from_secs(s),
+                            previous,
+                        });
+                        r.message.push_str(&format!(
+                            "\nConfirm within {s} s with `zonegate-agent apply --confirm-ok`, or it is rolled back."
+                        ));
+                    }
+                }
+                r
+            }
+        }
+    }
+
+    fn arm_expiry(&self, timer: &nix::sys::timerfd::TimerFd) {
+        use nix::sys::time::{TimeSpec, TimeValLike};
+        use nix::sys::timerfd::{Expiration, TimerSetTimeFlags};
+        let now = jiff::Timestamp::now();
+        let boundary = self
+            .agent
+            .current
+            .as_ref()
+            .and_then(|c| c.lkg.metadata.as_ref())
+            .and_then(|m| {
+                m.next_expiry
+                    .as_ref()
+                    .and_then(|d| crate::clock::expiry_boundary(d, &m.timezone).ok())
+            })
+            .filter(|b| *b > now)
+            .unwrap_or_else(|| now + jiff::SignedDuration::from_secs(DAILY.as_secs() as i64));
+        let ts = TimeSpec::nanoseconds(boundary.as_nanosecond() as i64);
+        let _ = timer.set(
+            Expiration::OneShot(ts),
+            TimerSetTimeFlags::TFD_TIMER_ABSTIME | TimerSetTimeFlags::TFD_TIMER_CANCEL_ON_SET,
+        );
+    }
+
+    /// The main loop; returns when asked to stop.
+    pub async fn run(mut self, control: Option<tokio::net::UnixListener>) {
+        let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlMsg>(16);
+        if let Some(listener) = control {
+            let status = self.status.clone();
+            tokio::spawn(serve_control(listener, ctl_tx, status));
+        }
+        if let Some(addr) = self.agent.cfg.metrics_address.clone() {
+            match tokio::net::TcpListener::bind(&addr).await {
+                Ok(l) => {
+                    tokio::spawn(crate::metrics::serve(l, self.status.clone()));
+                }
+                Err(e) => {
+                    self.agent.events.emit(EventKind::MonitoringDegraded {
+                        what: "metrics endpoint".into(),
+                        detail: format!("cannot listen on {addr}: {e}"),
+                    });
+                }
+            }
+        }
+        let nft_fd = match &self.agent.watch {
+            AnyWatch::Netlink(m) => async_fd(m.socket()),
+            AnyWatch::Blind(_) => None,
+        };
+        let mut links = LinkEvents::open().ok();
+        let link_fd = links.as_ref().and_then(|l| async_fd(l.socket()));
+        let policy_watch = PolicyWatch::open(&self.agent.cfg.policy).ok();
+        let policy_fd = policy_watch.as_ref().and_then(async_fd);
+        let timer = nix::sys::timerfd::TimerFd::new(
+            nix::sys::timerfd::ClockId::CLOCK_REALTIME,
+            nix::sys::timerfd::TimerFlags::TFD_NONBLOCK
+                | nix::sys::timerfd::TimerFlags::TFD_CLOEXEC,
+        )
+        .ok();
+        if let Some(t) = &timer {
+            self.arm_expiry(t);
+        }
+        let timer_fd = timer.as_ref().and_then(async_fd);
+        let (Ok(mut hup), Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::hangup()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            warn!("Cannot install signal handlers.");
+            return;
+        };
+        let mut periodic = tokio::time::interval(self.agent.cfg.check_interval);
+        periodic.tick().await;
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let watchdog_every = Notifier::watchdog_interval().unwrap_or(Duration::from_secs(3600));
+        let mut watchdog = tokio::time::interval(watchdog_every);
+        self.schedule_scan(Instant::now());
+        self.refresh_status();
+        let ready = match &self.agent.current {
+            Some(c) => format!("{} revision {}", self.mode().as_str(), c.revision()),
+            None => format!("{} without a ruleset", self.mode().as_str()),
+        };
+        self.notifier.ready(&ready);
+        info!(mode = self.mode().as_str(), "Watching.");
+        loop {
+            let burst_end = self.burst.ends_at();
+            let confirm_at = self.confirm.as_ref().map(|c| c.deadline);
+            tokio::select! {
+                biased;
+                _ = term.recv() => break,
+                _ = int.recv() => break,
+                r = readable(&nft_fd) => {
+                    if let Ok(mut guard) = r {
+                        let batch = self.agent.watch.drain();
+                        guard.clear_ready();
+                        self.on_batch(batch);
+                    }
+                }
+                _ = tokio::time::sleep_until(tokio_at(self.compare_at)), if self.compare_at.is_some() => {
+                    self.compare().await;
+                }
+                _ = hup.recv() => {
+                    let o = self.reload(ApplyReason::Reload, None, false).await;
+                    info!(outcome = ?o, "Reloaded on SIGHUP.");
+                    if let Some(t) = &timer { self.arm_expiry(t); }
+                }
+                r = readable(&link_fd) => {
+                    if let Ok(mut guard) = r {
+                        if let Some(l) = links.as_mut() { l.drain(); }
+                        guard.clear_ready();
+                        self.schedule_scan(Instant::now());
+                    }
+                }
+                r = readable(&policy_fd) => {
+                    if let Ok(mut guard) = r {
+                        let (activity, finished) = policy_watch.as_ref().map(|w| w.drain()).unwrap_or_default();
+                        guard.clear_ready();
+                        if finished || (activity && self.settle_at.is_some()) {
+                            self.settle_at = Some(Instant::now() + SETTLE);
+                        }
+                    }
+                }
+                _ = tokio::time::sleep_until(tokio_at(self.settle_at)), if self.settle_at.is_some() => {
+                    self.settle_at = None;
+                    let o = self.reload(ApplyReason::Reload, None, false).await;
+                    info!(outcome = ?o, "Reloaded after a settled write of the policy.");
+                    if let Some(t) = &timer { self.arm_expiry(t); }
+                }
+                r = readable(&timer_fd) => {
+                    if let Ok(mut guard) = r {
+                        let mut buf = [0u8; 8];
+                        let stepped = match timer.as_ref().map(|t| nix::unistd::read(t, &mut buf)) {
+                            Some(Err(nix::errno::Errno::ECANCELED)) => true,
+                            Some(Err(nix::errno::Errno::EAGAIN)) => { guard.clear_ready(); continue; }
+                            _ => false,
+                        };
+                        guard.clear_ready();
+                        if stepped {
+                            self.agent.events.emit(EventKind::MonitoringDegraded {
+                                what: "clock stepped".into(),
+                                detail: format!("the wall clock was set; now {}; re-evaluating expiry", jiff::Timestamp::now()),
+                            });
+                        }
+                        let o = self.reload(ApplyReason::Expiry, None, false).await;
+                        info!(outcome = ?o, stepped, "Re-evaluated expiry.");
+                        if let Some(t) = &timer { self.arm_expiry(t); }
+                    }
+                }
+                Some((req, reply)) = ctl_rx.recv() => {
+                    let resp = self.on_control(req).await;
+                    let _ = reply.send(resp);
+                    if let Some(t) = &timer { self.arm_expiry(t); }
+                }
+                _ = tokio::time::sleep_until(tokio_at(confirm_at)), if confirm_at.is_some() => {
+                    if let Some(c) = self.confirm.take() {
+                        warn!("No confirmation arrived; rolling back.");
+                        self.rollback(c.previous).await;
+                    }
+                }
+                _ = tokio::time::sleep_until(tokio_at(burst_end)), if burst_end.is_some() => {
+                    self.end_burst().await;
+                }
+                _ = tokio::time::sleep_until(tokio_at(self.scan_at)), if self.scan_at.is_some() => {
+                    self.scan().await;
+                }
+                _ = periodic.tick() => {
+                    self.schedule_compare(Instant::now());
+                    self.schedule_scan(Instant::now());
+                }
+                _ = heartbeat.tick() => {
+                    self.refresh_status();
+                    let s = self.status.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                    self.agent.events.emit(EventKind::Heartbeat {
+                        ruleset_sha256: s.ruleset_sha256.unwrap_or_default(),
+                        revision: s.revision.unwrap_or_default(),
+                        mode: s.mode,
+                        drift_count: s.drift_count,
+                        uptime_s: s.uptime_s,
+                    });
+                }
+                _ = watchdog.tick() => {
+                    self.notifier.watchdog();
+                }
+            }
+            self.refresh_status();
+        }
+        self.notifier.stopping();
+        info!("Stopping; the ruleset stays loaded.");
+    }
+}
+
+/// Resolves when the fd is readable; never when there is no fd.
+async fn readable(
+    fd: &Option<AsyncFd<OwnedFd>>,
+) -> std::io::Result<tokio::io::unix::AsyncFdReadyGuard<'_, OwnedFd>> {
+    match fd {
+        Some(fd) => fd.readable().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn merge(total: &mut ConntrackReport, r: &ConntrackReport) {
+    total.examined += r.examined;
+    total.revoked += r.revoked;
+    total.mismatched += r.mismatched;
+    total.tamper_window += r.tamper_window;
+    if r.error.is_some() {
+        total.error = r.error.clone();
+    }
+}
+
+fn outcome_response(o: PolicyOutcome) -> Response {
+    match o {
+        PolicyOutcome::Applied { revision } => Response::ok(format!("Applied revision {revision}.")),
+        PolicyOutcome::Unchanged { revision } => {
+            Response::ok(format!("Revision {revision} is already loaded; nothing to do."))
+        }
+        PolicyOutcome::Rejected { message } => Response::err(format!(
+            "The policy was rejected; the current ruleset stays.\n{message}"
+        )),
+        PolicyOutcome::Failed { message } => Response::err(format!(
+            "The apply failed; the current ruleset stays.\n{message}"
+        )),
+        PolicyOutcome::PlanChanged { expected, actual } => Response::err(format!(
+            "The plan changed since it was printed (expected {expected}, now {actual}); run `zonegate-agent plan` again."
+        )),
+    }
+}
+
+/// Accepts control connections; answers `status` from the snapshot, forwards the rest to the
+/// main loop (the only writer).
+async fn serve_control(
+    listener: tokio::net::UnixListener,
+    tx: mpsc::Sender<ControlMsg>,
+    status: Arc<Mutex<Status>>,
+) {
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let tx = tx.clone();
+        let status = status.clone();
+        tokio::spawn(async move {
+            let resp = match control::read_request(&mut stream).await {
+                Err(e) => Response::err(e.to_string()),
+                Ok(Request::Status) => {
+                    let mut r = Response::ok("status");
+                    r.status = Some(
+                        status
+                            .lock()
+                            .unwrap_or_else(PoisonError::into_inner)
+                            .clone(),
+                    );
+                    r
+                }
+                Ok(req) => {
+                    let (rtx, rrx) = oneshot::channel();
+                    if tx.send((req, rtx)).await.is_err() {
+                        Response::err("the agent is stopping")
+                    } else {
+                        rrx.await
+                            .unwrap_or_else(|_| Response::err("the agent is stopping"))
+                    }
+                }
+            };
+            let _ = control::write_response(&mut stream, &resp).await;
+        });
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT.
+pub async fn run(cfg: AgentConfig, events: Events) -> Result<(), String> {
+    let state = crate::state::StateDir::new(&cfg.state_dir);
+    let _lock = if cfg.mode.writes() {
+        Some(state.lock().map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
+    let control = match control::bind(&cfg.status_socket).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            events.emit(EventKind::MonitoringDegraded {
+                what: "control socket".into(),
+                detail: format!("cannot listen on {}: {e}", cfg.status_socket.display()),
+            });
+            None
+        }
+    };
+    let socket_path = cfg.status_socket.clone();
+    let mut daemon = Daemon::new(build(cfg, events));
+    daemon.start().await;
+    daemon.run(control).await;
+    let _ = std::fs::remove_file(socket_path);
+    Ok(())
+}

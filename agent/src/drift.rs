@@ -1,0 +1,551 @@
+//! `diff(&baseline, &observed) -> Drift`: what changed in our table, in terms an operator reads
+//! ("chain forward: rule inserted at 1: ... accept", "set live_paths: element removed: ...",
+//! "chain forward: policy drop -> accept", "table missing"). Pure and unit-tested with plain
+//! values; the agent calls it with the read-back baseline and a fresh listing.
+
+use crate::listing::{canonical, element_text, ChainState, Rule, SetState, TableState};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One difference.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    TableMissing,
+    TableAppeared,
+    TableAttr {
+        key: String,
+        from: String,
+        to: String,
+    },
+    ChainAdded {
+        chain: String,
+    },
+    ChainRemoved {
+        chain: String,
+    },
+    ChainAttr {
+        chain: String,
+        key: String,
+        from: String,
+        to: String,
+    },
+    RuleAdded {
+        chain: String,
+        position: usize,
+        rule: String,
+    },
+    RuleRemoved {
+        chain: String,
+        position: usize,
+        rule: String,
+    },
+    SetAdded {
+        set: String,
+    },
+    SetRemoved {
+        set: String,
+    },
+    SetAttr {
+        set: String,
+        key: String,
+        from: String,
+        to: String,
+    },
+    ElementAdded {
+        set: String,
+        element: String,
+    },
+    ElementRemoved {
+        set: String,
+        element: String,
+    },
+    ObjectAdded {
+        object: String,
+    },
+    ObjectRemoved {
+        object: String,
+    },
+    ObjectChanged {
+        object: String,
+    },
+}
+
+impl fmt::Display for Change {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Change::TableMissing => write!(f, "table inet zonegate missing"),
+            Change::TableAppeared => write!(f, "table inet zonegate appeared"),
+            Change::TableAttr { key, from, to } => write!(f, "table: {key} {from} -> {to}"),
+            Change::ChainAdded { chain } => write!(f, "chain {chain}: added"),
+            Change::ChainRemoved { chain } => write!(f, "chain {chain}: removed"),
+            Change::ChainAttr {
+                chain,
+                key,
+                from,
+                to,
+            } => write!(f, "chain {chain}: {key} {from} -> {to}"),
+            Change::RuleAdded {
+                chain,
+                position,
+                rule,
+            } => write!(f, "chain {chain}: rule added at {position}: {rule}"),
+            Change::RuleRemoved {
+                chain,
+                position,
+                rule,
+            } => write!(f, "chain {chain}: rule removed from {position}: {rule}"),
+            Change::SetAdded { set } => write!(f, "set {set}: added"),
+            Change::SetRemoved { set } => write!(f, "set {set}: removed"),
+            Change::SetAttr { set, key, from, to } => write!(f, "set {set}: {key} {from} -> {to}"),
+            Change::ElementAdded { set, element } => {
+                write!(f, "set {set}: element added: {element}")
+            }
+            Change::ElementRemoved { set, element } => {
+                write!(f, "set {set}: element removed: {element}")
+            }
+            Change::ObjectAdded { object } => write!(f, "{object}: added"),
+            Change::ObjectRemoved { object } => write!(f, "{object}: removed"),
+            Change::ObjectChanged { object } => write!(f, "{object}: changed"),
+        }
+    }
+}
+
+/// Every difference between a baseline and an observation, in a stable order.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Drift {
+    pub changes: Vec<Change>,
+}
+
+/// Most lines a drift message lists before "... and N more".
+const MAX_LINES: usize = 50;
+
+impl Drift {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// One line per change (at most [`MAX_LINES`], then a count).
+    pub fn lines(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .changes
+            .iter()
+            .take(MAX_LINES)
+            .map(ToString::to_string)
+            .collect();
+        if self.changes.len() > MAX_LINES {
+            out.push(format!("... and {} more", self.changes.len() - MAX_LINES));
+        }
+        out
+    }
+
+    /// A one-line summary: "table missing" or "chain forward: 1 rule added; set s: 2 elements removed".
+    pub fn summary(&self) -> String {
+        if self.changes.contains(&Change::TableMissing) {
+            return "table inet zonegate missing".into();
+        }
+        let mut counts: BTreeMap<(String, &'static str), usize> = BTreeMap::new();
+        for c in &self.changes {
+            let (subject, what) = match c {
+                Change::TableMissing => ("table".to_string(), "missing"),
+                Change::TableAppeared => ("table".to_string(), "appeared"),
+                Change::TableAttr { key, .. } => (format!("table {key}"), "changed"),
+                Change::ChainAdded { chain } => (format!("chain {chain}"), "added"),
+                Change::ChainRemoved { chain } => (format!("chain {chain}"), "removed"),
+                Change::ChainAttr { chain, key, .. } => (format!("chain {chain} {key}"), "changed"),
+                Change::RuleAdded { chain, .. } => (format!("chain {chain}"), "rule(s) added"),
+                Change::RuleRemoved { chain, .. } => (format!("chain {chain}"), "rule(s) removed"),
+                Change::SetAdded { set } => (format!("set {set}"), "added"),
+                Change::SetRemoved { set } => (format!("set {set}"), "removed"),
+                Change::SetAttr { set, key, .. } => (format!("set {set} {key}"), "changed"),
+                Change::ElementAdded { set, .. } => (format!("set {set}"), "element(s) added"),
+                Change::ElementRemoved { set, .. } => (format!("set {set}"), "element(s) removed"),
+                Change::ObjectAdded { object } => (object.clone(), "added"),
+                Change::ObjectRemoved { object } => (object.clone(), "removed"),
+                Change::ObjectChanged { object } => (object.clone(), "changed"),
+            };
+            *counts.entry((subject, what)).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((subject, what), n)| {
+                if what.contains("(s)") {
+                    format!("{subject}: {n} {what}")
+                } else {
+                    format!("{subject}: {what}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl fmt::Display for Drift {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.lines().join("\n"))
+    }
+}
+
+/// What changed from `baseline` to `observed` (None: table missing).
+pub fn diff(baseline: Option<&TableState>, observed: Option<&TableState>) -> Drift {
+    let mut changes = Vec::new();
+    match (baseline, observed) {
+        (None, None) => {}
+        (Some(_), None) => changes.push(Change::TableMissing),
+        (None, Some(_)) => changes.push(Change::TableAppeared),
+        (Some(b), Some(o)) => diff_tables(b, o, &mut changes),
+    }
+    Drift { changes }
+}
+
+fn show(v: Option<&Value>) -> String {
+    match v {
+        None => "(none)".into(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => canonical(other),
+    }
+}
+
+fn diff_attrs(
+    b: &BTreeMap<String, Value>,
+    o: &BTreeMap<String, Value>,
+    mut push: impl FnMut(String, String, String),
+) {
+    let keys: std::collections::BTreeSet<&String> = b.keys().chain(o.keys()).collect();
+    for k in keys {
+        if b.get(k) != o.get(k) {
+            push(k.clone(), show(b.get(k)), show(o.get(k)));
+        }
+    }
+}
+
+fn diff_tables(b: &TableState, o: &TableState, out: &mut Vec<Change>) {
+    diff_attrs(&b.attrs, &o.attrs, |key, from, to| {
+        out.push(Change::TableAttr { key, from, to })
+    });
+    for (name, bc) in &b.chains {
+        match o.chains.get(name) {
+            None => out.push(Change::ChainRemoved {
+                chain: name.clone(),
+            }),
+            Some(oc) => diff_chain(name, bc, oc, out),
+        }
+    }
+    for (name, oc) in &o.chains {
+        if !b.chains.contains_key(name) {
+            out.push(Change::ChainAdded {
+                chain: name.clone(),
+            });
+            diff_chain(name, &ChainState::default(), oc, out);
+        }
+    }
+    for (name, bs) in &b.sets {
+        match o.sets.get(name) {
+            None => out.push(Change::SetRemoved { set: name.clone() }),
+            Some(os) => diff_set(name, bs, os, out),
+        }
+    }
+    for (name, os) in &o.sets {
+        if !b.sets.contains_key(name) {
+            out.push(Change::SetAdded { set: name.clone() });
+            diff_set(name, &SetState::default(), os, out);
+        }
+    }
+    for (name, bv) in &b.objects {
+        match o.objects.get(name) {
+            None => out.push(Change::ObjectRemoved {
+                object: name.clone(),
+            }),
+            Some(ov) if ov != bv => out.push(Change::ObjectChanged {
+                object: name.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for name in o.objects.keys() {
+        if !b.objects.contains_key(name) {
+            out.push(Change::ObjectAdded {
+                object: name.clone(),
+            });
+        }
+    }
+}
+
+fn diff_chain(name: &str, b: &ChainState, o: &ChainState, out: &mut Vec<Change>) {
+    diff_attrs(&b.attrs, &o.attrs, |key, from, to| {
+        out.push(Change::ChainAttr {
+            chain: name.to_string(),
+            key,
+            from,
+            to,
+        })
+    });
+    for (kind, pos, rule) in diff_rules(&b.rules, &o.rules) {
+        out.push(match kind {
+            Edit::Removed => Change::RuleRemoved {
+                chain: name.to_string(),
+                position: pos,
+                rule: rule.text(),
+            },
+            Edit::Added => Change::RuleAdded {
+                chain: name.to_string(),
+                position: pos,
+                rule: rule.text(),
+            },
+        });
+    }
+}
+
+fn diff_set(name: &str, b: &SetState, o: &SetState, out: &mut Vec<Change>) {
+    diff_attrs(&b.attrs, &o.attrs, |key, from, to| {
+        out.push(Change::SetAttr {
+            set: name.to_string(),
+            key,
+            from,
+            to,
+        })
+    });
+    for e in b.elements.difference(&o.elements) {
+        out.push(Change::ElementRemoved {
+            set: name.to_string(),
+            element: element_text(e),
+        });
+    }
+    for e in o.elements.difference(&b.elements) {
+        out.push(Change::ElementAdded {
+            set: name.to_string(),
+            element: element_text(e),
+        });
+    }
+}
+
+enum Edit {
+    Added,
+    Removed,
+}
+
+/// Largest chain pair (rules × rules) diffed by longest common subsequence; larger ones fall
+/// back to a multiset difference (positions are then approximate).
+const LCS_LIMIT: usize = 4_000_000;
+
+/// Rule edits with 1-based positions (removed: position in the baseline; added: in the
+/// observation).
+fn diff_rules<'a>(b: &'a [Rule], o: &'a [Rule]) -> Vec<(Edit, usize, &'a Rule)> {
+    let bk: Vec<String> = b.iter().map(Rule::key).collect();
+    let ok: Vec<String> = o.iter().map(Rule::key).collect();
+    let mut edits = Vec::new();
+    if bk == ok {
+        return edits;
+    }
+    if bk.len().saturating_mul(ok.len()) > LCS_LIMIT {
+        let mut pool: BTreeMap<&str, usize> = BTreeMap::new();
+        for k in &ok {
+            *pool.entry(k.as_str()).or_default() += 1;
+        }
+        for (i, k) in bk.iter().enumerate() {
+            match pool.get_mut(k.as_str()) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => edits.push((Edit::Removed, i + 1, &b[i])),
+            }
+        }
+        let mut pool: BTreeMap<&str, usize> = BTreeMap::new();
+        for k in &bk {
+            *pool.entry(k.as_str()).or_default() += 1;
+        }
+        for (j, k) in ok.iter().enumerate() {
+            match pool.get_mut(k.as_str()) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => edits.push((Edit::Added, j + 1, &o[j])),
+            }
+        }
+        return edits;
+    }
+    // Classic LCS table, then walk it.
+    let (n, m) = (bk.len(), ok.len());
+    let mut t = vec![vec![0u32; m + 1]; n + 1];
+    for i in (0..n).rev() {
+        for j in (0..m).rev() {
+            t[i][j] = if bk[i] == ok[j] {
+                t[i + 1][j + 1] + 1
+            } else {
+                t[i + 1][j].max(t[i][j + 1])
+            };
+        }
+    }
+    let (mut i, mut j) = (0, 0);
+    while i < n && j < m {
+        if bk[i] == ok[j] {
+            i += 1;
+            j += 1;
+        } else if t[i + 1][j] >= t[i][j + 1] {
+            edits.push((Edit::Removed, i + 1, &b[i]));
+            i += 1;
+        } else {
+            edits.push((Edit::Added, j + 1, &o[j]));
+            j += 1;
+        }
+    }
+    for (k, rule) in b.iter().enumerate().skip(i) {
+        edits.push((Edit::Removed, k + 1, rule));
+    }
+    for (k, rule) in o.iter().enumerate().skip(j) {
+        edits.push((Edit::Added, k + 1, rule));
+    }
+    edits
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(text: &str) -> Rule {
+        Rule {
+            expr: json!([{ "fake": text }]),
+            comment: None,
+        }
+    }
+
+    fn base() -> TableState {
+        let mut t = TableState::default();
+        let mut fwd = ChainState::default();
+        fwd.attrs.insert("policy".into(), json!("drop"));
+        fwd.attrs.insert("hook".into(), json!("forward"));
+        fwd.rules = vec![
+            rule("ct state invalid drop"),
+            rule("ct state new goto forward-new"),
+        ];
+        t.chains.insert("forward".into(), fwd);
+        let mut s = SetState {
+            kind: "set".into(),
+            ..SetState::default()
+        };
+        s.elements.insert(canonical(&json!("10.0.0.1")));
+        s.elements.insert(canonical(&json!("10.0.0.2")));
+        t.sets.insert("src4".into(), s);
+        t
+    }
+
+    #[test]
+    fn equal_states_have_no_drift() {
+        let b = base();
+        assert!(diff(Some(&b), Some(&b.clone())).is_empty());
+        assert!(diff(None, None).is_empty());
+    }
+
+    #[test]
+    fn missing_table() {
+        let d = diff(Some(&base()), None);
+        assert_eq!(d.changes, vec![Change::TableMissing]);
+        assert_eq!(d.summary(), "table inet zonegate missing");
+    }
+
+    #[test]
+    fn inserted_rule_is_reported_with_its_position() {
+        let b = base();
+        let mut o = b.clone();
+        if let Some(c) = o.chains.get_mut("forward") {
+            c.rules.insert(0, rule("ip saddr 10.30.0.2 accept"));
+        }
+        let d = diff(Some(&b), Some(&o));
+        assert_eq!(
+            d.changes,
+            vec![Change::RuleAdded {
+                chain: "forward".into(),
+                position: 1,
+                rule: "ip saddr 10.30.0.2 accept".into()
+            }]
+        );
+        assert_eq!(d.summary(), "chain forward: 1 rule(s) added");
+    }
+
+    #[test]
+    fn deleted_rule_and_policy_change() {
+        let b = base();
+        let mut o = b.clone();
+        if let Some(c) = o.chains.get_mut("forward") {
+            c.rules.remove(1);
+            c.attrs.insert("policy".into(), json!("accept"));
+        }
+        let d = diff(Some(&b), Some(&o));
+        assert!(d.changes.contains(&Change::ChainAttr {
+            chain: "forward".into(),
+            key: "policy".into(),
+            from: "drop".into(),
+            to: "accept".into()
+        }));
+        assert!(d.changes.contains(&Change::RuleRemoved {
+            chain: "forward".into(),
+            position: 2,
+            rule: "ct state new goto forward-new".into()
+        }));
+        assert_eq!(d.to_string().lines().count(), 2);
+    }
+
+    #[test]
+    fn set_elements_added_and_removed() {
+        let b = base();
+        let mut o = b.clone();
+        if let Some(s) = o.sets.get_mut("src4") {
+            s.elements.remove(&canonical(&json!("10.0.0.1")));
+            s.elements.insert(canonical(&json!("10.99.0.1")));
+        }
+        let d = diff(Some(&b), Some(&o));
+        assert_eq!(
+            d.changes,
+            vec![
+                Change::ElementRemoved {
+                    set: "src4".into(),
+                    element: "10.0.0.1".into()
+                },
+                Change::ElementAdded {
+                    set: "src4".into(),
+                    element: "10.99.0.1".into()
+                }
+            ]
+        );
+        assert_eq!(
+            d.summary(),
+            "set src4: 1 element(s) added; set src4: 1 element(s) removed"
+        );
+    }
+
+    #[test]
+    fn chains_and_sets_added_or_removed() {
+        let b = base();
+        let mut o = b.clone();
+        o.chains.remove("forward");
+        o.sets.insert("evil".into(), SetState::default());
+        let d = diff(Some(&b), Some(&o));
+        assert!(d.changes.contains(&Change::ChainRemoved {
+            chain: "forward".into()
+        }));
+        assert!(d.changes.contains(&Change::SetAdded { set: "evil".into() }));
+    }
+
+    #[test]
+    fn reordered_rules_show_as_remove_and_add() {
+        let b = base();
+        let mut o = b.clone();
+        if let Some(c) = o.chains.get_mut("forward") {
+            c.rules.swap(0, 1);
+        }
+        let d = diff(Some(&b), Some(&o));
+        assert_eq!(d.changes.len(), 2);
+    }
+
+    #[test]
+    fn long_drifts_are_capped_in_lines() {
+        let b = base();
+        let mut o = b.clone();
+        if let Some(s) = o.sets.get_mut("src4") {
+            for i in 0..120 {
+                s.elements.insert(canonical(&json!(format!("10.1.0.{i}"))));
+            }
+        }
+        let d = diff(Some(&b), Some(&o));
+        let lines = d.lines();
+        assert_eq!(lines.len(), MAX_LINES + 1);
+        assert!(lines[MAX_LINES].contains("70 more"));
+    }
+}

@@ -1,0 +1,79 @@
+//! What `zonegate-agent status` shows: the running agent's view of itself, served over the
+//! control socket as JSON and rendered here as text.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub pid: u32,
+    pub gateway: String,
+    pub mode: String,
+    /// "policy" or "lockdown", None before anything was loaded.
+    pub kind: Option<String>,
+    pub revision: Option<String>,
+    pub ruleset_sha256: Option<String>,
+    /// A clean read-back exists for the loaded ruleset.
+    pub baseline_verified: bool,
+    pub last_apply: Option<String>,
+    pub applies: u64,
+    pub drift_count: u64,
+    pub last_drift: Option<String>,
+    pub last_drift_at: Option<String>,
+    pub restores: u64,
+    pub conntrack_removed: u64,
+    pub bypass_findings: Vec<String>,
+    pub uptime_s: u64,
+    /// Seconds left before an unconfirmed apply is rolled back.
+    pub awaiting_confirmation_s: Option<u64>,
+}
+
+impl Status {
+    pub fn render(&self) -> String {
+        let opt = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let mut o = format!(
+            "zonegate-agent (pid {}) on gateway {}, mode {}, up {} s\n",
+            self.pid, self.gateway, self.mode, self.uptime_s
+        );
+        o.push_str(&format!(
+            "Ruleset: {} revision {} sha256 {}{}\n",
+            opt(&self.kind),
+            opt(&self.revision),
+            opt(&self.ruleset_sha256),
+            if self.baseline_verified {
+                ""
+            } else {
+                " (not yet verified)"
+            }
+        ));
+        o.push_str(&format!(
+            "Last apply: {} ({} in total)\n",
+            opt(&self.last_apply),
+            self.applies
+        ));
+        o.push_str(&format!(
+            "Drift: {} burst(s), {} restore(s); last: {} at {}\n",
+            self.drift_count,
+            self.restores,
+            opt(&self.last_drift),
+            opt(&self.last_drift_at)
+        ));
+        o.push_str(&format!(
+            "Conntrack entries removed: {}\n",
+            self.conntrack_removed
+        ));
+        if self.bypass_findings.is_empty() {
+            o.push_str("Bypass findings: none\n");
+        } else {
+            o.push_str("Bypass findings:\n");
+            for f in &self.bypass_findings {
+                o.push_str(&format!("  {f}\n"));
+            }
+        }
+        if let Some(s) = self.awaiting_confirmation_s {
+            o.push_str(&format!(
+                "Awaiting confirmation: rollback in {s} s unless `zonegate-agent apply --confirm-ok`\n"
+            ));
+        }
+        o
+    }
+}
