@@ -1,0 +1,1060 @@
+//! Turns NFLOG samples into a bounded number of alerts. Pure: no socket, no clock of its own
+//! (the caller passes `Instant` and wall time), so every rule here is unit-tested with plain
+//! values.
+//!
+//! - A key is (log code = zone pair and reason, source, destination, protocol, port). Its first
+//!   sample in a window produces a `first` alert at once; its repeats are counted and reported
+//!   in one `summary` when the window closes. A key that stays busy gets one summary per window
+//!   and no new `first`.
+//! - Exact counts come from the ruleset's counters, handed to [`Aggregator::close_window`]:
+//!   when a zone pair/reason saw a single key in the window, that key's count is the counter's
+//!   delta (exact); otherwise keys carry their sample counts and one pair-level summary carries
+//!   the exact total.
+//! - Bounds: a key table per class (sensitive zones have their own), a token-bucket alert budget
+//!   per class (a flood elsewhere cannot spend the My Number budget), at most a few `first`
+//!   alerts per source per window, and a source that tries many destinations/ports in one window
+//!   becomes a scanner with a single `scan-summary`. What does not fit is rolled up per zone
+//!   pair, so nothing disappears from the counts.
+
+use super::counters::Counters;
+use super::parse::{protocol_name, Family, Headers};
+use crate::config::DeniedFlowConfig;
+use crate::model::{AlertKind, FlowEvent, FlowPhase, ScanSummary};
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::net::IpAddr;
+use std::time::Instant;
+use zonegate_policy::metadata::{LogCode, Reason};
+use zonegate_policy::Metadata;
+
+/// Destinations and ports listed in a scan summary.
+const SCAN_LIST: usize = 16;
+/// Distinct destinations/ports counted per scanner (beyond: "at least").
+const SCAN_DISTINCT_MAX: usize = 4096;
+
+/// One logged packet, headers only, with its interfaces resolved to names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeniedPacket {
+    /// The `zg:N` code.
+    pub code: u32,
+    pub headers: Headers,
+    pub in_iface: Option<String>,
+    pub out_iface: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Class {
+    Normal = 0,
+    Sensitive = 1,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FlowKey {
+    code: u32,
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    /// Destination port, or ICMP type.
+    port: Option<u16>,
+}
+
+#[derive(Debug, Clone)]
+struct KeyState {
+    class: Class,
+    sample: DeniedPacket,
+    from: Option<String>,
+    to: Option<String>,
+    samples: u64,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
+    /// A `first` alert went out for it in this window.
+    first_this_window: bool,
+}
+
+#[derive(Debug, Default)]
+struct ScanState {
+    dsts: HashSet<IpAddr>,
+    ports: HashSet<(u8, u16)>,
+    dst_list: Vec<IpAddr>,
+    port_list: Vec<String>,
+    samples: u64,
+    from: Option<String>,
+    to: BTreeSet<String>,
+    reasons: BTreeSet<String>,
+    codes: BTreeMap<u32, u64>,
+    first_seen: Option<Timestamp>,
+    last_seen: Option<Timestamp>,
+}
+
+#[derive(Debug)]
+struct SourceState {
+    class: Class,
+    targets: HashSet<(IpAddr, u8, Option<u16>)>,
+    firsts: u32,
+    scanning: bool,
+    active: bool,
+    scan: ScanState,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Rollup {
+    keys: u64,
+    samples: u64,
+    first_seen: Option<Timestamp>,
+    last_seen: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+struct TokenBucket {
+    per_sec: f64,
+    capacity: f64,
+    tokens: f64,
+    last: Option<Instant>,
+}
+
+impl TokenBucket {
+    fn per_minute(n: u32) -> TokenBucket {
+        let n = f64::from(n.max(1));
+        TokenBucket {
+            per_sec: n / 60.0,
+            capacity: n,
+            tokens: n,
+            last: None,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        if let Some(last) = self.last {
+            let dt = now.saturating_duration_since(last).as_secs_f64();
+            self.tokens = (self.tokens + dt * self.per_sec).min(self.capacity);
+        }
+        self.last = Some(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What observing one packet produced.
+#[derive(Debug, Default)]
+pub struct Observation {
+    /// Alerts to emit now (`first`).
+    pub alerts: Vec<AlertKind>,
+    /// (from, to, reason) of the packet, for the samples metric; None for an unknown code.
+    pub pair: Option<(String, String, String)>,
+}
+
+/// What closing a window produced.
+#[derive(Debug, Default)]
+pub struct WindowReport {
+    pub alerts: Vec<AlertKind>,
+    /// Exact denied packets per (from, to, reason) in the window, from the counters.
+    pub denied: Vec<((String, String, String), u64)>,
+}
+
+/// The aggregation state. See the module documentation.
+#[derive(Debug)]
+pub struct Aggregator {
+    cfg: DeniedFlowConfig,
+    tz: TimeZone,
+    codes: BTreeMap<u32, LogCode>,
+    interfaces: BTreeMap<String, String>,
+    sensitive: BTreeSet<String>,
+    window_started: Timestamp,
+    keys: HashMap<FlowKey, KeyState>,
+    key_counts: [usize; 2],
+    sources: HashMap<IpAddr, SourceState>,
+    rollups: BTreeMap<u32, Rollup>,
+    budgets: [TokenBucket; 2],
+    last_counters: BTreeMap<u32, u64>,
+}
+
+fn label(s: &Option<String>) -> String {
+    s.clone().unwrap_or_else(|| "unknown".into())
+}
+
+impl Aggregator {
+    pub fn new(cfg: DeniedFlowConfig, metadata: &Metadata, tz: TimeZone, now: Timestamp) -> Self {
+        let mut a = Aggregator {
+            budgets: [
+                TokenBucket::per_minute(cfg.alerts_per_minute),
+                TokenBucket::per_minute(cfg.sensitive_alerts_per_minute),
+            ],
+            cfg,
+            tz,
+            codes: BTreeMap::new(),
+            interfaces: BTreeMap::new(),
+            sensitive: BTreeSet::new(),
+            window_started: now,
+            keys: HashMap::new(),
+            key_counts: [0, 0],
+            sources: HashMap::new(),
+            rollups: BTreeMap::new(),
+            last_counters: BTreeMap::new(),
+        };
+        a.set_metadata(metadata);
+        a
+    }
+
+    /// A new ruleset is in force: its codes, interfaces and sensitive zones apply from now, and
+    /// its counters start at zero (the table was replaced).
+    pub fn set_metadata(&mut self, metadata: &Metadata) {
+        self.codes = metadata.log_codes.clone();
+        self.interfaces = metadata.interfaces.clone();
+        self.sensitive = metadata.sensitive_zones.iter().cloned().collect();
+        self.last_counters.clear();
+    }
+
+    /// Counter values already reported elsewhere (the agent restarted without replacing the
+    /// ruleset): the next window counts from them, not from zero.
+    pub fn set_counter_baseline(&mut self, counters: &Counters) {
+        self.last_counters = counters.iter().map(|(c, v)| (*c, v.packets)).collect();
+    }
+
+    fn time(&self, ts: Timestamp) -> String {
+        crate::pipeline::format_time(ts, &self.tz)
+    }
+
+    /// Zones of a packet: from its log code, else from its interfaces.
+    fn zones(&self, code: &LogCode, pkt: &DeniedPacket) -> (Option<String>, Option<String>) {
+        let by_iface =
+            |i: &Option<String>| i.as_ref().and_then(|i| self.interfaces.get(i)).cloned();
+        let from = code.from.clone().or_else(|| by_iface(&pkt.in_iface));
+        let to = code.to.clone().or_else(|| match code.hook.as_str() {
+            "input" => Some("gateway".to_string()),
+            _ => by_iface(&pkt.out_iface),
+        });
+        (from, to)
+    }
+
+    fn max_keys(&self, class: Class) -> usize {
+        match class {
+            Class::Normal => self.cfg.max_keys,
+            Class::Sensitive => self.cfg.max_sensitive_keys,
+        }
+    }
+
+    /// Whether `code` is one of ours (else the packet is foreign to zonegate).
+    pub fn knows(&self, code: u32) -> bool {
+        self.codes.contains_key(&code)
+    }
+
+    /// Takes one sample into account; returns the alerts to send now.
+    pub fn observe(&mut self, pkt: &DeniedPacket, now: Instant, wall: Timestamp) -> Observation {
+        let Some(code) = self.codes.get(&pkt.code).cloned() else {
+            return Observation::default();
+        };
+        let (from, to) = self.zones(&code, pkt);
+        let sensitive = code.sensitive
+            || [&from, &to]
+                .into_iter()
+                .flatten()
+                .any(|z| self.sensitive.contains(z));
+        let class = if sensitive {
+            Class::Sensitive
+        } else {
+            Class::Normal
+        };
+        let mut obs = Observation {
+            alerts: Vec::new(),
+            pair: Some((label(&from), label(&to), code.reason.as_str().to_string())),
+        };
+        let h = &pkt.headers;
+        let port = h.dst_port.or(h.icmp_type.map(u16::from));
+        let key = FlowKey {
+            code: pkt.code,
+            src: h.src,
+            dst: h.dst,
+            protocol: h.protocol,
+            port,
+        };
+        if let Some(k) = self.keys.get_mut(&key) {
+            k.samples += 1;
+            k.last_seen = wall;
+            if let Some(s) = self.sources.get_mut(&h.src) {
+                s.active = true;
+            }
+            return obs;
+        }
+        let source_cap = self.cfg.max_keys + self.cfg.max_sensitive_keys;
+        if !self.sources.contains_key(&h.src) && self.sources.len() >= source_cap {
+            self.roll_up(pkt.code, wall, true);
+            return obs;
+        }
+        let source = self.sources.entry(h.src).or_insert_with(|| SourceState {
+            class,
+            targets: HashSet::new(),
+            firsts: 0,
+            scanning: false,
+            active: true,
+            scan: ScanState::default(),
+        });
+        source.active = true;
+        if class == Class::Sensitive {
+            source.class = Class::Sensitive;
+        }
+        if source.scanning {
+            add_to_scan(&mut source.scan, pkt, &code, &from, &to, wall);
+            return obs;
+        }
+        source.targets.insert((h.dst, h.protocol, port));
+        if source.targets.len() >= self.cfg.scan_threshold.max(2) {
+            // Many destinations or ports from one source in one window: from now on one scan
+            // summary stands for all of them, including the keys it already had.
+            source.scanning = true;
+            let src = h.src;
+            let absorbed: Vec<FlowKey> =
+                self.keys.keys().filter(|k| k.src == src).cloned().collect();
+            let mut scan = ScanState::default();
+            for k in absorbed {
+                if let Some(state) = self.keys.remove(&k) {
+                    self.key_counts[state.class as usize] -= 1;
+                    let kcode = self
+                        .codes
+                        .get(&k.code)
+                        .cloned()
+                        .unwrap_or_else(|| code.clone());
+                    for _ in 0..state.samples.min(1) {
+                        add_to_scan(
+                            &mut scan,
+                            &state.sample,
+                            &kcode,
+                            &state.from,
+                            &state.to,
+                            state.first_seen,
+                        );
+                    }
+                    scan.samples += state.samples.saturating_sub(1);
+                    *scan.codes.entry(k.code).or_default() += state.samples.saturating_sub(1);
+                    scan.last_seen = scan.last_seen.max(Some(state.last_seen));
+                }
+            }
+            add_to_scan(&mut scan, pkt, &code, &from, &to, wall);
+            if let Some(s) = self.sources.get_mut(&src) {
+                s.scan = scan;
+            }
+            return obs;
+        }
+        let firsts = source.firsts;
+        if self.key_counts[class as usize] >= self.max_keys(class) {
+            self.roll_up(pkt.code, wall, true);
+            return obs;
+        }
+        let mut state = KeyState {
+            class,
+            sample: pkt.clone(),
+            from,
+            to,
+            samples: 1,
+            first_seen: wall,
+            last_seen: wall,
+            first_this_window: false,
+        };
+        let may_alert = firsts < self.cfg.first_alerts_per_source;
+        if may_alert && self.budgets[class as usize].take(now) {
+            if let Some(s) = self.sources.get_mut(&h.src) {
+                s.firsts += 1;
+            }
+            state.first_this_window = true;
+            obs.alerts.push(self.flow_alert(
+                &code,
+                &state,
+                FlowPhase::First,
+                1,
+                true,
+                None,
+                None,
+                wall,
+            ));
+        }
+        self.keys.insert(key, state);
+        self.key_counts[class as usize] += 1;
+        obs
+    }
+
+    fn roll_up(&mut self, code: u32, wall: Timestamp, new_key: bool) {
+        let r = self.rollups.entry(code).or_default();
+        r.keys += u64::from(new_key);
+        r.samples += 1;
+        r.first_seen = r.first_seen.or(Some(wall));
+        r.last_seen = Some(wall);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn flow_alert(
+        &self,
+        code: &LogCode,
+        k: &KeyState,
+        phase: FlowPhase,
+        count: u64,
+        exact: bool,
+        pair_count: Option<u64>,
+        keys: Option<u64>,
+        end: Timestamp,
+    ) -> AlertKind {
+        let h = &k.sample.headers;
+        let event = FlowEvent {
+            phase,
+            reason: code.reason.as_str().to_string(),
+            code: k.sample.code,
+            hook: code.hook.clone(),
+            from_zone: k.from.clone(),
+            to_zone: k.to.clone(),
+            in_iface: k.sample.in_iface.clone(),
+            out_iface: k.sample.out_iface.clone(),
+            family: Some(h.family.as_str().to_string()),
+            src: Some(h.src),
+            dst: Some(h.dst),
+            protocol: Some(protocol_name(h.protocol)),
+            src_port: h.src_port,
+            dst_port: h.dst_port,
+            icmp_type: h.icmp_type,
+            icmp_code: h.icmp_code,
+            sensitive: k.class == Class::Sensitive,
+            count,
+            count_exact: exact,
+            samples: k.samples,
+            pair_count,
+            keys,
+            first_seen: self.time(if phase == FlowPhase::First {
+                k.first_seen
+            } else {
+                k.first_seen.max(self.window_started)
+            }),
+            last_seen: self.time(if phase == FlowPhase::First {
+                k.first_seen
+            } else {
+                k.last_seen.min(end)
+            }),
+            window_secs: self.cfg.window_secs,
+        };
+        wrap(code.reason, event)
+    }
+
+    /// Closes the window: summaries of repeats (with exact counts when `counters` are given),
+    /// scan summaries, pair-level roll-ups; then starts the next window.
+    pub fn close_window(
+        &mut self,
+        counters: Option<&Counters>,
+        now: Instant,
+        wall: Timestamp,
+    ) -> WindowReport {
+        let mut report = WindowReport::default();
+        let window_secs = (wall.as_second() - self.window_started.as_second()).max(1) as u64;
+        // Counter deltas; a counter below its last value means the table was replaced.
+        let mut deltas: BTreeMap<u32, u64> = BTreeMap::new();
+        if let Some(counters) = counters {
+            for (code, v) in counters {
+                let last = self.last_counters.get(code).copied().unwrap_or(0);
+                let d = if v.packets >= last {
+                    v.packets - last
+                } else {
+                    v.packets
+                };
+                self.last_counters.insert(*code, v.packets);
+                if d > 0 {
+                    deltas.insert(*code, d);
+                    if let Some(lc) = self.codes.get(code) {
+                        let (from, to) = (label(&lc.from), label(&lc.to));
+                        report
+                            .denied
+                            .push(((from, to, lc.reason.as_str().to_string()), d));
+                    }
+                }
+            }
+        }
+        // Scanners first: they matter more than single keys when the budget is short.
+        let mut scanners: Vec<(IpAddr, Class)> = self
+            .sources
+            .iter()
+            .filter(|(_, s)| s.scanning && s.scan.samples > 0)
+            .map(|(ip, s)| (*ip, s.class))
+            .collect();
+        scanners.sort_by_key(|(ip, c)| (std::cmp::Reverse(*c), *ip));
+        let mut scanned_codes: BTreeMap<u32, u64> = BTreeMap::new();
+        for (ip, class) in scanners {
+            let Some(s) = self.sources.get(&ip) else {
+                continue;
+            };
+            for (c, n) in &s.scan.codes {
+                *scanned_codes.entry(*c).or_default() += n;
+            }
+            if self.budgets[class as usize].take(now) {
+                let scan = &s.scan;
+                report.alerts.push(AlertKind::ScanSummary(ScanSummary {
+                    src: ip,
+                    from_zone: scan.from.clone(),
+                    to_zones: scan.to.iter().cloned().collect(),
+                    distinct_destinations: scan.dsts.len() as u64,
+                    distinct_ports: scan.ports.len() as u64,
+                    destinations: scan.dst_list.clone(),
+                    ports: scan.port_list.clone(),
+                    samples: scan.samples,
+                    reasons: scan.reasons.iter().cloned().collect(),
+                    sensitive: class == Class::Sensitive,
+                    first_seen: self.time(scan.first_seen.unwrap_or(self.window_started)),
+                    last_seen: self.time(scan.last_seen.unwrap_or(wall)),
+                    window_secs,
+                }));
+            } else {
+                let codes: Vec<(u32, u64)> = s.scan.codes.iter().map(|(c, n)| (*c, *n)).collect();
+                for (c, n) in codes {
+                    let r = self.rollups.entry(c).or_default();
+                    r.keys += 1;
+                    r.samples += n;
+                }
+            }
+        }
+        // Keys, grouped by code.
+        let mut by_code: BTreeMap<u32, Vec<FlowKey>> = BTreeMap::new();
+        for (k, s) in &self.keys {
+            if s.samples > 0 {
+                by_code.entry(k.code).or_default().push(k.clone());
+            }
+        }
+        let mut all_codes: BTreeSet<u32> = by_code.keys().copied().collect();
+        all_codes.extend(deltas.keys().copied());
+        all_codes.extend(self.rollups.keys().copied());
+        all_codes.extend(scanned_codes.keys().copied());
+        for code in all_codes {
+            let Some(lc) = self.codes.get(&code).cloned() else {
+                continue;
+            };
+            let mut keys = by_code.remove(&code).unwrap_or_default();
+            keys.sort_by_key(|k| (k.src, k.dst, k.protocol, k.port));
+            let delta = deltas.get(&code).copied();
+            let scanned = scanned_codes.get(&code).copied().unwrap_or(0);
+            let rolled = self.rollups.remove(&code).unwrap_or_default();
+            let single = keys.len() == 1 && scanned == 0 && rolled.samples == 0;
+            let mut samples_total = scanned + rolled.samples;
+            let mut pair_needed = !single;
+            // Keys that had an entry but whose summary did not fit the budget.
+            let mut folded = 0u64;
+            let mut exemplar: Option<KeyState> = None;
+            for k in &keys {
+                let Some(state) = self.keys.get(k).cloned() else {
+                    continue;
+                };
+                samples_total += state.samples;
+                let (count, exact) = match (single, delta) {
+                    (true, Some(d)) => (d.max(state.samples), true),
+                    _ => (state.samples, false),
+                };
+                let needed = if state.first_this_window {
+                    count > 1
+                } else {
+                    count >= 1
+                };
+                if needed {
+                    if self.budgets[state.class as usize].take(now) {
+                        report.alerts.push(self.flow_alert(
+                            &lc,
+                            &state,
+                            FlowPhase::Summary,
+                            count,
+                            exact,
+                            delta,
+                            None,
+                            wall,
+                        ));
+                    } else {
+                        folded += 1;
+                        pair_needed = true;
+                    }
+                }
+                exemplar.get_or_insert(state);
+            }
+            let total = match delta {
+                Some(d) => Some(d),
+                None if rolled.keys > 0 || folded > 0 || scanned > 0 => Some(samples_total),
+                None => None,
+            };
+            let Some(total) = total else { continue };
+            if !pair_needed || total == 0 {
+                continue;
+            }
+            let sensitive = lc.sensitive
+                || [&lc.from, &lc.to]
+                    .into_iter()
+                    .flatten()
+                    .any(|z| self.sensitive.contains(z));
+            let event = FlowEvent {
+                phase: if rolled.keys + folded > 0 {
+                    FlowPhase::Rollup
+                } else {
+                    FlowPhase::Summary
+                },
+                reason: lc.reason.as_str().to_string(),
+                code,
+                hook: lc.hook.clone(),
+                from_zone: lc
+                    .from
+                    .clone()
+                    .or_else(|| exemplar.as_ref().and_then(|e| e.from.clone())),
+                to_zone: lc
+                    .to
+                    .clone()
+                    .or_else(|| exemplar.as_ref().and_then(|e| e.to.clone())),
+                in_iface: None,
+                out_iface: None,
+                family: None,
+                src: None,
+                dst: None,
+                protocol: None,
+                src_port: None,
+                dst_port: None,
+                icmp_type: None,
+                icmp_code: None,
+                sensitive,
+                count: total,
+                count_exact: delta.is_some(),
+                samples: samples_total,
+                pair_count: delta,
+                keys: Some(keys.len() as u64 + rolled.keys),
+                first_seen: self.time(rolled.first_seen.unwrap_or(self.window_started)),
+                last_seen: self.time(rolled.last_seen.unwrap_or(wall)),
+                window_secs,
+            };
+            report.alerts.push(wrap(lc.reason, event));
+        }
+        // Next window: keep what was busy (its repeats continue without a new `first`), forget
+        // the rest, reset per-window limits.
+        self.keys.retain(|_, s| s.samples > 0);
+        for s in self.keys.values_mut() {
+            s.samples = 0;
+            s.first_this_window = false;
+        }
+        self.key_counts = [0, 0];
+        for s in self.keys.values() {
+            self.key_counts[s.class as usize] += 1;
+        }
+        self.sources.retain(|_, s| s.active);
+        for s in self.sources.values_mut() {
+            s.active = false;
+            s.firsts = 0;
+            s.targets.clear();
+            s.scan = ScanState::default();
+        }
+        self.rollups.clear();
+        self.window_started = wall;
+        report
+    }
+
+    /// Tracked keys (for tests and the bench).
+    pub fn tracked_keys(&self) -> usize {
+        self.keys.len()
+    }
+}
+
+fn wrap(reason: Reason, event: FlowEvent) -> AlertKind {
+    if reason == Reason::AcceptedSensitive {
+        AlertKind::SensitiveFlowAccepted(event)
+    } else {
+        AlertKind::DeniedFlow(event)
+    }
+}
+
+fn add_to_scan(
+    scan: &mut ScanState,
+    pkt: &DeniedPacket,
+    code: &LogCode,
+    from: &Option<String>,
+    to: &Option<String>,
+    wall: Timestamp,
+) {
+    let h = &pkt.headers;
+    scan.samples += 1;
+    *scan.codes.entry(pkt.code).or_default() += 1;
+    if scan.dsts.len() < SCAN_DISTINCT_MAX
+        && scan.dsts.insert(h.dst)
+        && scan.dst_list.len() < SCAN_LIST
+    {
+        scan.dst_list.push(h.dst);
+    }
+    let port = h.dst_port.or(h.icmp_type.map(u16::from)).unwrap_or(0);
+    if scan.ports.len() < SCAN_DISTINCT_MAX
+        && scan.ports.insert((h.protocol, port))
+        && scan.port_list.len() < SCAN_LIST
+    {
+        scan.port_list
+            .push(format!("{}/{}", protocol_name(h.protocol), port));
+    }
+    if scan.from.is_none() {
+        scan.from = from.clone();
+    }
+    if let Some(t) = to {
+        scan.to.insert(t.clone());
+    }
+    scan.reasons.insert(code.reason.as_str().to_string());
+    scan.first_seen = Some(scan.first_seen.map_or(wall, |f| f.min(wall)));
+    scan.last_seen = Some(scan.last_seen.map_or(wall, |l| l.max(wall)));
+}
+
+/// The family of an address (for tests building packets).
+pub fn family_of(ip: &IpAddr) -> Family {
+    match ip {
+        IpAddr::V4(_) => Family::V4,
+        IpAddr::V6(_) => Family::V6,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nflog::counters::CounterValue;
+    use std::time::Duration;
+    use zonegate_policy::metadata::METADATA_FORMAT;
+
+    fn code(reason: Reason, from: &str, to: &str, sensitive: bool) -> LogCode {
+        LogCode {
+            reason,
+            hook: "forward".into(),
+            from: Some(from.into()),
+            to: Some(to.into()),
+            sensitive,
+            logged: true,
+        }
+    }
+
+    pub(crate) fn meta() -> Metadata {
+        Metadata {
+            format: METADATA_FORMAT,
+            compiler_version: "0".into(),
+            policy: "p".into(),
+            revision: "r".into(),
+            gateway: "gw1".into(),
+            policy_sha256: "a".into(),
+            source_sha256: "b".into(),
+            ruleset_sha256: "c".into(),
+            compiled_for: None,
+            timezone: "Asia/Tokyo".into(),
+            next_expiry: None,
+            nflog_group: 100,
+            interfaces: [
+                ("ens3", "mynumber"),
+                ("ens4", "lgwan"),
+                ("ens5", "internet"),
+            ]
+            .into_iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+            sensitive_zones: vec!["mynumber".into()],
+            log_codes: [
+                (11, code(Reason::NoFlow, "lgwan", "mynumber", true)),
+                (12, code(Reason::NoFlow, "lgwan", "internet", false)),
+                (
+                    10,
+                    code(Reason::AcceptedSensitive, "lgwan", "mynumber", true),
+                ),
+                (
+                    19,
+                    LogCode {
+                        reason: Reason::UnknownInterface,
+                        hook: "forward".into(),
+                        from: None,
+                        to: None,
+                        sensitive: false,
+                        logged: true,
+                    },
+                ),
+            ]
+            .into_iter()
+            .collect(),
+            flows: BTreeMap::new(),
+            intra_marks: BTreeMap::new(),
+        }
+    }
+
+    fn pkt(code: u32, src: &str, dst: &str, port: u16) -> DeniedPacket {
+        let src: IpAddr = src.parse().unwrap();
+        DeniedPacket {
+            code,
+            headers: Headers {
+                family: family_of(&src),
+                src,
+                dst: dst.parse().unwrap(),
+                protocol: 17,
+                src_port: Some(40000),
+                dst_port: Some(port),
+                icmp_type: None,
+                icmp_code: None,
+            },
+            in_iface: Some("ens4".into()),
+            out_iface: Some("ens3".into()),
+        }
+    }
+
+    struct Clock {
+        start: Instant,
+        wall: Timestamp,
+        t: Duration,
+    }
+
+    impl Clock {
+        fn new() -> Clock {
+            Clock {
+                start: Instant::now(),
+                wall: "2026-04-01T00:00:00Z".parse().unwrap(),
+                t: Duration::ZERO,
+            }
+        }
+        fn at(&mut self, ms: u64) -> (Instant, Timestamp) {
+            self.t = Duration::from_millis(ms);
+            (self.start + self.t, self.wall + self.t)
+        }
+    }
+
+    fn agg(cfg: DeniedFlowConfig, c: &mut Clock) -> Aggregator {
+        let (_, w) = c.at(0);
+        Aggregator::new(cfg, &meta(), TimeZone::UTC, w)
+    }
+
+    fn counters(pairs: &[(u32, u64)]) -> Counters {
+        pairs
+            .iter()
+            .map(|(c, p)| {
+                (
+                    *c,
+                    CounterValue {
+                        packets: *p,
+                        bytes: p * 28,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn flows(alerts: &[AlertKind]) -> Vec<&FlowEvent> {
+        alerts
+            .iter()
+            .filter_map(|a| match a {
+                AlertKind::DeniedFlow(f) | AlertKind::SensitiveFlowAccepted(f) => Some(f),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn first_at_once_then_one_summary_with_the_exact_counter_count() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let mut firsts = Vec::new();
+        // 1,000 packets, of which the ruleset's limit let 50 through as samples.
+        for i in 0..50 {
+            let (now, wall) = c.at(i * 10);
+            firsts.extend(
+                a.observe(&pkt(11, "10.20.0.2", "10.10.0.5", 53), now, wall)
+                    .alerts,
+            );
+        }
+        assert_eq!(firsts.len(), 1);
+        let f = flows(&firsts)[0];
+        assert_eq!((f.phase, f.count, f.sensitive), (FlowPhase::First, 1, true));
+        assert_eq!(firsts[0].severity(), crate::model::Severity::High);
+        let (now, wall) = c.at(60_000);
+        let r = a.close_window(Some(&counters(&[(11, 1000), (12, 0)])), now, wall);
+        let f = flows(&r.alerts);
+        assert_eq!(f.len(), 1, "{:?}", r.alerts);
+        assert_eq!(
+            (f[0].phase, f[0].count, f[0].count_exact, f[0].samples),
+            (FlowPhase::Summary, 1000, true, 50)
+        );
+        assert_eq!(
+            r.denied,
+            vec![(("lgwan".into(), "mynumber".into(), "no-flow".into()), 1000)]
+        );
+        // Still going in the next window: a summary, no new first.
+        let (now, wall) = c.at(61_000);
+        assert!(a
+            .observe(&pkt(11, "10.20.0.2", "10.10.0.5", 53), now, wall)
+            .alerts
+            .is_empty());
+        let (now, wall) = c.at(120_000);
+        let r = a.close_window(Some(&counters(&[(11, 1500)])), now, wall);
+        let f = flows(&r.alerts);
+        assert_eq!((f.len(), f[0].count, f[0].count_exact), (1, 500, true));
+        // A quiet window forgets the key; the next packet is a first again.
+        let (now, wall) = c.at(180_000);
+        assert!(a
+            .close_window(Some(&counters(&[(11, 1500)])), now, wall)
+            .alerts
+            .is_empty());
+        let (now, wall) = c.at(181_000);
+        assert_eq!(
+            a.observe(&pkt(11, "10.20.0.2", "10.10.0.5", 53), now, wall)
+                .alerts
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_single_first_needs_no_summary_and_a_reset_counter_is_not_negative() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let (now, wall) = c.at(1);
+        assert_eq!(
+            a.observe(&pkt(12, "10.20.0.2", "10.30.0.5", 80), now, wall)
+                .alerts
+                .len(),
+            1
+        );
+        let (now, wall) = c.at(60_000);
+        assert!(a
+            .close_window(Some(&counters(&[(12, 1)])), now, wall)
+            .alerts
+            .is_empty());
+        // The ruleset was replaced: counter restarted at 3.
+        let (now, wall) = c.at(61_000);
+        a.observe(&pkt(12, "10.20.0.2", "10.30.0.5", 80), now, wall);
+        let (now, wall) = c.at(120_000);
+        let r = a.close_window(Some(&counters(&[(12, 0)])), now, wall);
+        assert!(flows(&r.alerts).iter().all(|f| f.count >= 1));
+    }
+
+    #[test]
+    fn a_port_scan_is_one_scan_summary() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let mut now_alerts = Vec::new();
+        for port in 1..=200u16 {
+            let (now, wall) = c.at(u64::from(port));
+            now_alerts.extend(
+                a.observe(&pkt(12, "10.20.0.66", "10.30.0.5", port), now, wall)
+                    .alerts,
+            );
+        }
+        assert!(now_alerts.len() <= 4, "{}", now_alerts.len());
+        let (now, wall) = c.at(60_000);
+        let r = a.close_window(Some(&counters(&[(12, 200)])), now, wall);
+        let scans: Vec<&ScanSummary> = r
+            .alerts
+            .iter()
+            .filter_map(|a| match a {
+                AlertKind::ScanSummary(s) => Some(s),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(scans.len(), 1, "{:?}", r.alerts);
+        assert_eq!(scans[0].distinct_ports, 200);
+        assert_eq!(scans[0].samples, 200);
+        assert_eq!(scans[0].ports.len(), SCAN_LIST);
+        // Plus one exact pair-level count; no per-port summaries.
+        let f = flows(&r.alerts);
+        assert_eq!(f.len(), 1);
+        assert_eq!((f[0].src, f[0].count, f[0].count_exact), (None, 200, true));
+    }
+
+    #[test]
+    fn a_flood_elsewhere_cannot_spend_the_sensitive_budget() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let mut normal = 0;
+        for i in 0..2000u32 {
+            let (now, wall) = c.at(u64::from(i));
+            let src = format!("10.20.{}.{}", i / 250, i % 250 + 1);
+            normal += a
+                .observe(&pkt(12, &src, "10.30.0.5", 80), now, wall)
+                .alerts
+                .len();
+        }
+        // 60 per minute, refilled at one a second over the two seconds of the flood.
+        assert!((60..=62).contains(&normal), "{normal}");
+        let (now, wall) = c.at(3000);
+        let s = a.observe(&pkt(11, "10.20.9.9", "10.10.0.5", 53), now, wall);
+        assert_eq!(s.alerts.len(), 1, "sensitive first alert still goes out");
+        let (now, wall) = c.at(60_000);
+        let r = a.close_window(Some(&counters(&[(11, 1), (12, 2000)])), now, wall);
+        // The 1,940 keys without an alert of their own are one roll-up with the exact total.
+        let rollups: Vec<&FlowEvent> = flows(&r.alerts)
+            .into_iter()
+            .filter(|f| f.phase == FlowPhase::Rollup)
+            .collect();
+        assert_eq!(rollups.len(), 1);
+        assert_eq!((rollups[0].count, rollups[0].count_exact), (2000, true));
+        assert_eq!(rollups[0].keys, Some(2000));
+        assert!(r.alerts.len() < 70, "{}", r.alerts.len());
+    }
+
+    #[test]
+    fn the_key_table_is_bounded() {
+        let mut c = Clock::new();
+        let cfg = DeniedFlowConfig {
+            max_keys: 100,
+            ..Default::default()
+        };
+        let mut a = agg(cfg, &mut c);
+        for i in 0..1000u32 {
+            let (now, wall) = c.at(u64::from(i));
+            let src = format!("10.21.{}.{}", i / 250, i % 250 + 1);
+            a.observe(&pkt(12, &src, "10.30.0.5", 80), now, wall);
+        }
+        assert_eq!(a.tracked_keys(), 100);
+        let (now, wall) = c.at(60_000);
+        let r = a.close_window(None, now, wall);
+        let roll = flows(&r.alerts)
+            .into_iter()
+            .find(|f| f.phase == FlowPhase::Rollup)
+            .unwrap();
+        assert!(!roll.count_exact);
+        assert!(roll.keys.unwrap() >= 900);
+    }
+
+    #[test]
+    fn several_keys_on_one_pair_keep_sample_counts_and_the_pair_gets_the_exact_total() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        for i in 0..10 {
+            let (now, wall) = c.at(i);
+            a.observe(&pkt(12, "10.20.0.2", "10.30.0.5", 80), now, wall);
+            a.observe(&pkt(12, "10.20.0.3", "10.30.0.5", 443), now, wall);
+        }
+        let (now, wall) = c.at(60_000);
+        let r = a.close_window(Some(&counters(&[(12, 777)])), now, wall);
+        let f = flows(&r.alerts);
+        let keys: Vec<_> = f.iter().filter(|f| f.src.is_some()).collect();
+        assert_eq!(keys.len(), 2);
+        assert!(keys
+            .iter()
+            .all(|k| k.count == 10 && !k.count_exact && k.pair_count == Some(777)));
+        let pair: Vec<_> = f.iter().filter(|f| f.src.is_none()).collect();
+        assert_eq!(
+            (pair.len(), pair[0].count, pair[0].count_exact),
+            (1, 777, true)
+        );
+    }
+
+    #[test]
+    fn codes_without_samples_still_report_exact_counts_and_unknown_codes_are_ignored() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let (now, wall) = c.at(1);
+        let o = a.observe(&pkt(99, "10.20.0.2", "10.30.0.5", 80), now, wall);
+        assert!(o.alerts.is_empty() && o.pair.is_none());
+        assert!(!a.knows(99));
+        let (now, wall) = c.at(60_000);
+        let r = a.close_window(Some(&counters(&[(12, 5)])), now, wall);
+        let f = flows(&r.alerts);
+        assert_eq!((f.len(), f[0].count, f[0].src), (1, 5, None));
+    }
+
+    #[test]
+    fn sensitive_accepts_and_interface_zones() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let (now, wall) = c.at(1);
+        let o = a.observe(&pkt(10, "10.20.1.11", "10.10.0.30", 443), now, wall);
+        assert!(matches!(o.alerts[0], AlertKind::SensitiveFlowAccepted(_)));
+        // Code 19 has no zones: the interfaces tell (ens4 -> lgwan, ens3 -> mynumber).
+        let o = a.observe(&pkt(19, "10.20.0.2", "10.10.0.5", 53), now, wall);
+        let f = flows(&o.alerts)[0];
+        assert_eq!(
+            (f.from_zone.as_deref(), f.to_zone.as_deref(), f.sensitive),
+            (Some("lgwan"), Some("mynumber"), true)
+        );
+    }
+}
