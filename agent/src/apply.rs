@@ -63,6 +63,23 @@ struct Split {
 }
 
 fn split(batch: &Batch, pid: u32, own: &[u32]) -> Split {
+    let s = split_by_pid(batch, pid, own);
+    if s.ours.is_some() {
+        return s;
+    }
+    // In a PID namespace (a container under systemd-nspawn or LXC) the kernel reports writers'
+    // pids as the initial namespace sees them, so our child's pid never matches. The batch spans
+    // only our load and our read-back, so our transaction is then the one generation written by
+    // a process named nft; with two or more we cannot tell them apart and the apply counts as
+    // raced (the caller loads again).
+    let mut by_nft = batch.generations.iter().filter(|g| g.comm == "nft");
+    match (by_nft.next(), by_nft.next()) {
+        (Some(only), None) => split_by_pid(batch, only.pid, own),
+        _ => s,
+    }
+}
+
+fn split_by_pid(batch: &Batch, pid: u32, own: &[u32]) -> Split {
     let mut s = Split {
         ours: None,
         foreign_after: Vec::new(),
@@ -197,6 +214,41 @@ mod tests {
     use super::*;
     use crate::backend::fake::{FakeBackend, FakeWatch};
     use serde_json::json;
+
+    fn generation(id: u32, pid: u32, comm: &str) -> Generation {
+        Generation {
+            id,
+            pid,
+            comm: comm.to_string(),
+            touched_ours: true,
+        }
+    }
+
+    #[test]
+    fn in_a_pid_namespace_the_one_nft_generation_is_ours() {
+        // Our child is pid 7 in the container; the kernel reports 25624.
+        let batch = Batch {
+            generations: vec![generation(10, 25624, "nft")],
+            ..Batch::default()
+        };
+        let s = split(&batch, 7, &[7]);
+        assert_eq!(s.ours, Some(10));
+        assert!(s.foreign_after.is_empty());
+        // Two writers named nft: ambiguous, so not ours (the apply is retried).
+        let batch = Batch {
+            generations: vec![generation(10, 25624, "nft"), generation(11, 25630, "nft")],
+            ..Batch::default()
+        };
+        assert_eq!(split(&batch, 7, &[7]).ours, None);
+        // A matching pid still wins, and the other nft write is foreign.
+        let batch = Batch {
+            generations: vec![generation(10, 7, "nft"), generation(11, 25630, "nft")],
+            ..Batch::default()
+        };
+        let s = split(&batch, 7, &[7]);
+        assert_eq!(s.ours, Some(10));
+        assert_eq!(s.foreign_after.len(), 1);
+    }
 
     const TEXT: &str = "table inet zonegate\ndelete table inet zonegate\ntable inet zonegate {\n\tchain forward {\n\t\ttype filter hook forward priority filter; policy drop;\n\t\tct state established accept\n\t}\n}\n";
 
