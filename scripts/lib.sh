@@ -1,4 +1,5 @@
 # Shared helpers for scripts/*.sh: progress lines, package installation, namespace clean-up.
+# shellcheck shell=bash
 
 if [ -t 1 ]; then BOLD=$'\e[1m'; GREEN=$'\e[32m'; YELLOW=$'\e[33m'; RED=$'\e[31m'; RESET=$'\e[0m'
 else BOLD=; GREEN=; YELLOW=; RED=; RESET=; fi
@@ -9,6 +10,9 @@ die() { printf '%sxx%s %s\n' "$BOLD$RED" "$RESET" "$*" >&2; exit 1; }
 
 # Debian packages the tests and the lab use, as "command:package".
 REQUIRED_TOOLS="nft:nftables ip:iproute2"
+# Packaging and the real-systemd boot test (issue 7): lint, unit checks, the .deb, the container.
+REQUIRED_TOOLS="$REQUIRED_TOOLS shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg"
+REQUIRED_TOOLS="$REQUIRED_TOOLS debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux"
 
 ensure_packages() {
     local missing=()
@@ -38,4 +42,66 @@ cleanup_stale_namespaces() {
             ip netns del "$ns" 2>/dev/null || true
         fi
     done
+}
+
+# --- packaging and the real-systemd test (issue 7) ------------------------------------------
+
+# Where CI keeps what is expensive to make and safe to reuse between runs on one machine.
+ZONEGATE_CI_CACHE=${ZONEGATE_CI_CACHE:-/var/cache/zonegate-ci}
+# The minimal Debian 12 root that the nspawn boot test overlays (debootstrap, once per machine).
+NSPAWN_ROOT="$ZONEGATE_CI_CACHE/bookworm-root"
+# Packages the root carries besides the minbase variant.
+NSPAWN_ROOT_PACKAGES="systemd,systemd-sysv,dbus,nftables,iproute2"
+
+# The Debian mirror this machine's apt sources name (the first URIs: / deb line).
+debian_mirror() {
+    local m
+    m=$(grep -hsE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '{print $2}' | grep -v security | head -1)
+    [ -n "$m" ] || m=$(grep -hsE '^deb ' /etc/apt/sources.list 2>/dev/null | awk '{print $2}' | head -1)
+    printf '%s\n' "${m:-http://deb.debian.org/debian}"
+}
+
+# Makes $NSPAWN_ROOT if it is not there: debootstrap into a temporary folder, then rename, so a
+# killed run never leaves half a root behind as "the cache".
+ensure_nspawn_root() {
+    if [ -x "$NSPAWN_ROOT/lib/systemd/systemd" ] && [ -x "$NSPAWN_ROOT/usr/sbin/nft" ]; then
+        return 0
+    fi
+    command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || die "debootstrap is missing"
+    local mirror tmp
+    mirror=$(debian_mirror)
+    tmp="$NSPAWN_ROOT.tmp$$"
+    mkdir -p "$ZONEGATE_CI_CACHE"
+    rm -rf "$NSPAWN_ROOT".tmp*
+    step "making the Debian 12 root for the systemd boot test (debootstrap from $mirror, once per machine, ~1 min)"
+    if ! debootstrap --variant=minbase --include="$NSPAWN_ROOT_PACKAGES" bookworm "$tmp" "$mirror" \
+        >"$ZONEGATE_CI_CACHE/debootstrap.log" 2>&1; then
+        tail -20 "$ZONEGATE_CI_CACHE/debootstrap.log" >&2
+        rm -rf "$tmp"
+        die "debootstrap failed (log: $ZONEGATE_CI_CACHE/debootstrap.log)"
+    fi
+    rm -f "$tmp"/var/cache/apt/archives/*.deb
+    echo zgsd >"$tmp/etc/hostname"
+    printf '127.0.0.1 localhost zgsd\n::1 localhost\n' >"$tmp/etc/hosts"
+    rm -rf "$NSPAWN_ROOT"
+    mv "$tmp" "$NSPAWN_ROOT"
+}
+
+# cargo-deb, pinned; installed into ~/.cargo/bin once per machine (about 3 minutes on 2 cores).
+CARGO_DEB_VERSION=3.8.0
+ensure_cargo_deb() {
+    if cargo deb --version 2>/dev/null | grep -qx "cargo-deb $CARGO_DEB_VERSION"; then
+        return 0
+    fi
+    step "installing cargo-deb $CARGO_DEB_VERSION (cargo install, once per machine)"
+    cargo install -q cargo-deb --version "$CARGO_DEB_VERSION" --locked \
+        --no-default-features --features lzma \
+        --target-dir "${ZONEGATE_CI_CACHE}/cargo-deb-build"
+    rm -rf "${ZONEGATE_CI_CACHE}/cargo-deb-build"
+}
+
+# The workspace's target directory (honours CARGO_TARGET_DIR and cargo config).
+target_dir() {
+    cargo metadata --format-version 1 --no-deps 2>/dev/null |
+        sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'
 }
