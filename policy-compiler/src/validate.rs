@@ -739,7 +739,11 @@ impl Validator {
 
     /// Zones, hosts and groups share one namespace so `from`/`to` are never ambiguous.
     fn unique_names(&mut self, raw: &RawFile) {
-        let mut seen: BTreeMap<String, &'static str> = BTreeMap::new();
+        // Borrowed keys in a hash map: this runs over every host of large policies.
+        let mut seen: std::collections::HashMap<&str, &'static str> =
+            std::collections::HashMap::with_capacity(
+                raw.hosts.len() + raw.zones.len() + raw.groups.len(),
+            );
         let kinds: [(&'static str, Vec<&S<String>>); 3] = [
             ("zone", raw.zones.keys().collect()),
             ("host", raw.hosts.keys().collect()),
@@ -756,7 +760,7 @@ impl Validator {
                     );
                     continue;
                 }
-                if let Some(first) = seen.get(k.get_ref()) {
+                if let Some(first) = seen.get(k.get_ref().as_str()) {
                     self.error(
                         "E004",
                         k.span().start,
@@ -764,7 +768,7 @@ impl Validator {
                         "zone, host and group names share one namespace; rename one of them",
                     );
                 } else {
-                    seen.insert(k.get_ref().clone(), kind);
+                    seen.insert(k.get_ref().as_str(), kind);
                 }
             }
         }
@@ -772,6 +776,13 @@ impl Validator {
 
     fn groups(&mut self, raw: &RawFile, hosts: &BTreeMap<String, Host>) -> BTreeMap<String, Group> {
         let mut out = BTreeMap::new();
+        let group_names: std::collections::HashSet<&str> =
+            raw.groups.keys().map(|k| k.get_ref().as_str()).collect();
+        let raw_groups: std::collections::HashMap<&str, &crate::raw::RawGroup> = raw
+            .groups
+            .iter()
+            .map(|(k, g)| (k.get_ref().as_str(), g.get_ref()))
+            .collect();
         for (name, g) in &raw.groups {
             if !names::valid_name(name.get_ref()) {
                 self.error(
@@ -791,9 +802,7 @@ impl Validator {
                 );
             }
             for m in &g.get_ref().members {
-                if !hosts.contains_key(m.get_ref())
-                    && !raw.groups.keys().any(|k| k.get_ref() == m.get_ref())
-                {
+                if !hosts.contains_key(m.get_ref()) && !group_names.contains(m.get_ref().as_str()) {
                     self.error(
                         "E015",
                         m.span().start,
@@ -809,11 +818,10 @@ impl Validator {
             let mut stack = vec![(name.get_ref().clone(), vec![name.get_ref().clone()])];
             let mut cyclic = false;
             while let Some((current, path)) = stack.pop() {
-                let Some((_, grp)) = raw.groups.iter().find(|(k, _)| k.get_ref() == &current)
-                else {
+                let Some(grp) = raw_groups.get(current.as_str()) else {
                     continue;
                 };
-                for m in &grp.get_ref().members {
+                for m in &grp.members {
                     let m = m.get_ref();
                     if hosts.contains_key(m) {
                         hosts_of.insert(m.clone());
