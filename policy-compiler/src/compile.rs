@@ -213,36 +213,42 @@ impl<'a> Compiler<'a> {
             "\n\tmap {name} {{\n\t\ttype {} : mark\n\t\tflags interval",
             kind.key_type()
         );
-        let rendered: Vec<String> = elems.iter().map(|e| self.render_elem(kind, e)).collect();
-        let _ = writeln!(
-            self.sets,
-            "\t\telements = {{\n\t\t\t{}\n\t\t}}\n\t}}",
-            rendered.join(",\n\t\t\t")
-        );
+        // Rendered straight into one buffer (no String per element and per key part).
+        let mut body = String::with_capacity(elems.len() * 96);
+        for (i, e) in elems.iter().enumerate() {
+            if i > 0 {
+                body.push_str(",\n\t\t\t");
+            }
+            self.render_elem(&mut body, kind, e);
+        }
+        let _ = writeln!(self.sets, "\t\telements = {{\n\t\t\t{body}\n\t\t}}\n\t}}");
     }
 
-    fn render_elem(&self, kind: MapKind, e: &Elem) -> String {
-        let key: Vec<String> = kind
-            .dims()
-            .iter()
-            .zip(&e.dims)
-            .map(|(d, (lo, hi))| match d {
-                Dim::Addr(f) => Range {
-                    family: *f,
-                    lo: *lo,
-                    hi: *hi,
-                }
-                .to_string(),
+    fn render_elem(&self, out: &mut String, kind: MapKind, e: &Elem) {
+        for (i, (d, (lo, hi))) in kind.dims().iter().zip(&e.dims).enumerate() {
+            if i > 0 {
+                out.push_str(" . ");
+            }
+            let _ = match d {
+                Dim::Addr(f) => write!(
+                    out,
+                    "{}",
+                    Range {
+                        family: *f,
+                        lo: *lo,
+                        hi: *hi,
+                    }
+                ),
                 Dim::Proto => match *lo {
-                    6 => "tcp".to_string(),
-                    17 => "udp".to_string(),
-                    132 => "sctp".to_string(),
-                    n => n.to_string(),
+                    6 => write!(out, "tcp"),
+                    17 => write!(out, "udp"),
+                    132 => write!(out, "sctp"),
+                    n => write!(out, "{n}"),
                 },
-                Dim::Port | Dim::IcmpType if lo == hi => lo.to_string(),
-                Dim::Port | Dim::IcmpType => format!("{lo}-{hi}"),
-            })
-            .collect();
+                Dim::Port | Dim::IcmpType if lo == hi => write!(out, "{lo}"),
+                Dim::Port | Dim::IcmpType => write!(out, "{lo}-{hi}"),
+            };
+        }
         // Flows are sorted by id.
         let purpose = self
             .policy
@@ -252,12 +258,7 @@ impl<'a> Compiler<'a> {
             .and_then(|i| self.policy.flows[i].purpose.as_deref())
             .unwrap_or("");
         let comment = names::comment(format!("{} {}", e.flow, purpose).trim_end(), COMMENT_MAX);
-        format!(
-            "{} comment \"{}\" : 0x{:08x}",
-            key.join(" . "),
-            comment,
-            e.mark
-        )
+        let _ = write!(out, " comment \"{comment}\" : 0x{:08x}", e.mark);
     }
 
     fn body(&mut self) -> String {
@@ -492,6 +493,16 @@ impl<'a> Compiler<'a> {
                     // New connections into a My Number (or other sensitive) zone are logged too;
                     // the log sits between the lookup and the accept, so only matches are logged.
                     let mut log_accept: Option<String> = None;
+                    // Each flow's address ranges once, not once per map kind below.
+                    let ends: Vec<(Vec<Range>, Vec<Range>)> = flows
+                        .iter()
+                        .map(|f| {
+                            (
+                                self.policy.endpoint_ranges(&f.from),
+                                self.policy.endpoint_ranges(&f.to),
+                            )
+                        })
+                        .collect();
                     for kind in [
                         MapKind::Ports(Family::V4),
                         MapKind::Ports(Family::V6),
@@ -499,13 +510,8 @@ impl<'a> Compiler<'a> {
                         MapKind::Icmp(Family::V6),
                     ] {
                         let mut mb = MapBuilder::default();
-                        for f in &flows {
-                            let boxes = crate::flowmap::flow_boxes(
-                                kind,
-                                &self.policy.endpoint_ranges(&f.from),
-                                &self.policy.endpoint_ranges(&f.to),
-                                &f.specs,
-                            );
+                        for (f, (src, dst)) in flows.iter().zip(&ends) {
+                            let boxes = crate::flowmap::flow_boxes(kind, src, dst, &f.specs);
                             mb.add(&f.id, f.mark, boxes);
                         }
                         let elems = mb.finish();
@@ -643,15 +649,19 @@ impl<'a> Compiler<'a> {
                         (MapKind::OutIcmp(Family::V6), "goi6"),
                     ]
                 };
+                let ends: Vec<(Vec<Range>, Vec<Range>)> = flows
+                    .iter()
+                    .map(|f| {
+                        (
+                            self.policy.endpoint_ranges(&f.from),
+                            self.policy.endpoint_ranges(&f.to),
+                        )
+                    })
+                    .collect();
                 for (kind, tag) in kinds {
                     let mut mb = MapBuilder::default();
-                    for f in &flows {
-                        let boxes = crate::flowmap::flow_boxes(
-                            kind,
-                            &self.policy.endpoint_ranges(&f.from),
-                            &self.policy.endpoint_ranges(&f.to),
-                            &f.specs,
-                        );
+                    for (f, (src, dst)) in flows.iter().zip(&ends) {
+                        let boxes = crate::flowmap::flow_boxes(kind, src, dst, &f.specs);
                         mb.add(&f.id, f.mark, boxes);
                     }
                     let elems = mb.finish();

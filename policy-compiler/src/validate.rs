@@ -566,7 +566,9 @@ impl Validator {
         zones: &BTreeMap<String, Zone>,
         ownership: &Ownership<String>,
     ) -> BTreeMap<String, Host> {
-        let mut hosts = BTreeMap::new();
+        // `raw.hosts` iterates in key order and its keys are unique, so collecting a Vec and
+        // building the map from it (a bulk build, no search per insert) gives the same map.
+        let mut hosts = Vec::with_capacity(raw.hosts.len());
         for (name, h) in &raw.hosts {
             let host_name = name.get_ref().clone();
             if !names::valid_name(&host_name) {
@@ -670,7 +672,7 @@ impl Validator {
                 .as_ref()
                 .map(|ps| ps.iter().filter_map(|p| self.port_spec(p)).collect())
                 .unwrap_or_default();
-            hosts.insert(
+            hosts.push((
                 host_name.clone(),
                 Host {
                     name: host_name,
@@ -681,9 +683,9 @@ impl Validator {
                     ports,
                     at: self.pos(name.span().start),
                 },
-            );
+            ));
         }
-        hosts
+        hosts.into_iter().collect()
     }
 
     fn unknown_zone(&mut self, zone: &S<String>, zones: &BTreeMap<String, Zone>) {
