@@ -23,7 +23,8 @@ shellcheck -x scripts/*.sh packaging/zonegate-boot packaging/debian/postinst
 # One release build serves the lab and the package.
 step "cargo build --release (zonegate, zonegate-agent, zonegate-lab, zonegate-gen)"
 cargo build --release --locked -q -p zonegate-policy -p zonegate-agent -p zonegate-lab -p zonegate-packaging
-# The lab in CI mode joins this run once the agent raises denied-flow alerts (issue 6 wiring).
+step "the lab, non-interactive (scripts/lab.sh --ci)"
+bash scripts/lab.sh --ci
 step "the Debian package (scripts/deb.sh)"
 deb=$(bash scripts/deb.sh | tail -1)
 step "real systemd: the package booted with systemd-nspawn"

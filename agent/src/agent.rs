@@ -10,7 +10,7 @@ use crate::clock::Clock;
 use crate::config::AgentConfig;
 use crate::conntrack::{self, ConntrackTable};
 use crate::drift::{diff, Drift};
-use crate::events::{ApplyReason, ConntrackReport, EventKind, Events, FlowDiff};
+use crate::events::{AppliedMetadata, ApplyReason, ConntrackReport, EventKind, Events, FlowDiff};
 use crate::listing::{normalise, TableState};
 use crate::netlink::conntrack::CtEntry;
 use crate::netlink::nftables::{GenWatch, Generation};
@@ -58,8 +58,15 @@ pub struct Stats {
     pub last_drift: Option<String>,
     pub last_drift_at: Option<String>,
     pub restores: u64,
+    /// Tamper bursts repaired (the table equals the baseline again).
+    pub repairs: u64,
     pub conntrack_removed: u64,
     pub bypass_findings: Vec<String>,
+    /// Applies and restores that failed (apply-failed events).
+    pub apply_failures: u64,
+    /// Duration of the last successful apply, and the sum over all of them.
+    pub last_apply_ms: u64,
+    pub apply_ms_total: u64,
 }
 
 /// Outcome of one restore.
@@ -269,6 +276,8 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
                 on: compiled.today.clone(),
             });
         }
+        let duration_ms = t0.elapsed().as_millis() as u64;
+        self.note_duration(duration_ms);
         self.events.emit(EventKind::PolicyApplied {
             reason,
             revision: meta.revision.clone(),
@@ -276,7 +285,13 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
             policy_sha256: meta.policy_sha256.clone(),
             flows,
             conntrack: report,
-            duration_ms: t0.elapsed().as_millis() as u64,
+            duration_ms,
+            previous_revision: previous.as_ref().map(|p| p.revision.clone()),
+            previous_ruleset_sha256: previous.as_ref().map(|p| p.ruleset_sha256.clone()),
+            metadata: Some(Box::new(AppliedMetadata {
+                previous: previous.as_ref().and_then(|p| p.metadata.clone()),
+                current: Some(meta.clone()),
+            })),
         });
         Ok(foreign)
     }
@@ -331,6 +346,8 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
         );
         self.stats.applies += 1;
         self.stats.last_apply = Some(now_text());
+        let duration_ms = t0.elapsed().as_millis() as u64;
+        self.note_duration(duration_ms);
         self.events.emit(EventKind::PolicyApplied {
             reason,
             revision: lkg.revision.clone(),
@@ -342,7 +359,13 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
                 .unwrap_or_default(),
             flows,
             conntrack: report,
-            duration_ms: t0.elapsed().as_millis() as u64,
+            duration_ms,
+            previous_revision: previous.as_ref().map(|p| p.revision.clone()),
+            previous_ruleset_sha256: previous.as_ref().map(|p| p.ruleset_sha256.clone()),
+            metadata: Some(Box::new(AppliedMetadata {
+                previous: previous.as_ref().and_then(|p| p.metadata.clone()),
+                current: lkg.metadata.clone(),
+            })),
         });
         self.current = Some(Current {
             baseline: Some(v.baseline),
@@ -369,6 +392,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
         };
         self.note_verified(&v);
         let sha = crate::listing::hex(&<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+        let lockdown_sha = sha.clone();
         let lkg = LastKnownGood {
             format: LKG_FORMAT,
             kind: LkgKind::Lockdown,
@@ -397,6 +421,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
         self.events.emit(EventKind::LockdownApplied {
             reason: reason.to_string(),
             management_paths: mgmt.len(),
+            ruleset_sha256: lockdown_sha,
         });
         Ok(())
     }
@@ -454,7 +479,13 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
         }
     }
 
-    pub fn apply_failed(&self, stage: &str, error: &str) {
+    fn note_duration(&mut self, ms: u64) {
+        self.stats.last_apply_ms = ms;
+        self.stats.apply_ms_total += ms;
+    }
+
+    pub fn apply_failed(&mut self, stage: &str, error: &str) {
+        self.stats.apply_failures += 1;
         let kept = match &self.current {
             Some(c) => format!("revision {}", c.revision()),
             None => "whatever the kernel has loaded".into(),
@@ -596,6 +627,8 @@ mod tests {
             metrics_address: None,
             max_restores_per_minute: 600,
             lockdown_management: Vec::new(),
+            alerts: Default::default(),
+            alert_problems: Vec::new(),
         }
     }
 

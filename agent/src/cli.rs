@@ -4,12 +4,13 @@
 //! 2 plan: changes pending.
 
 use crate::agent::{Current, PolicyOutcome};
+use crate::alerting::Alerting;
 use crate::backend::nft::NftBackend;
 use crate::backend::Backend;
 use crate::config::{self, AgentConfig, Mode};
 use crate::control::{self, Request, Response};
 use crate::daemon;
-use crate::events::{EventSink, Events, StdoutJsonSink, TracingSink};
+use crate::events::{EventKind, EventSink, Events, StdoutJsonSink, TracingSink};
 use crate::listing::normalise;
 use crate::plan;
 use crate::policy_source;
@@ -92,13 +93,43 @@ fn init_tracing(default: &str) {
         .try_init();
 }
 
-fn events(gateway: &str, stdout: bool) -> Events {
+/// The event stream: logs, optionally stdout, and the alert pipeline. The pipeline starts here
+/// (before anything is applied, so every event becomes an alert); if it cannot (the queue
+/// directory is unusable or held by another agent) the agent still enforces, with events logged
+/// only, and says so in a monitoring-degraded event.
+fn events(cfg: &AgentConfig, stdout: bool) -> (Events, Option<Alerting>) {
     let mut sinks: Vec<Box<dyn EventSink>> = vec![Box::new(TracingSink)];
     if stdout {
         sinks.push(Box::new(StdoutJsonSink));
     }
-    Events::new(gateway, sinks)
+    let lkg = read_lkg(cfg);
+    let (alerting, failure) = match Alerting::start(cfg, lkg.as_ref()) {
+        Ok(a) => (Some(a), None),
+        Err(e) => (None, Some(e.to_string())),
+    };
+    if let Some(a) = &alerting {
+        sinks.push(Box::new(a.sink()));
+    }
+    let ev = Events::new(&cfg.gateway, sinks);
+    if let Some(e) = failure {
+        error!(error = %e, "The alert pipeline did not start; events are logged only.");
+        ev.emit(EventKind::MonitoringDegraded {
+            what: "alerts".into(),
+            detail: format!("the alert pipeline did not start ({e}); events are logged only"),
+        });
+    }
+    for p in &cfg.alert_problems {
+        ev.emit(EventKind::MonitoringDegraded {
+            what: "alert sink".into(),
+            detail: format!("{p} (agent.toml)"),
+        });
+    }
+    (ev, alerting)
 }
+
+/// Time a one-shot `apply` gives the sinks before it exits (what is left is delivered by the
+/// next agent start).
+const ONE_SHOT_DELIVERY: Duration = Duration::from_secs(3);
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
@@ -155,8 +186,8 @@ async fn dispatch(args: Args) -> u8 {
     };
     match args.command {
         Command::Run { events_stdout } => {
-            let ev = events(&cfg.gateway, events_stdout);
-            match daemon::run(cfg, ev).await {
+            let (ev, alerting) = events(&cfg, events_stdout);
+            match daemon::run(cfg, ev, alerting).await {
                 Ok(()) => 0,
                 Err(e) => {
                     eprintln!("zonegate-agent: {e}");
@@ -295,7 +326,23 @@ async fn run_apply(
             return 1;
         }
     };
-    let ev = events(&cfg.gateway, events_stdout);
+    let (ev, alerting) = events(&cfg, events_stdout);
+    let code = one_shot_apply(cfg, ev, plan_hash, confirm).await;
+    if let Some(a) = alerting {
+        // The alerts of this apply are on disk; give the sinks a moment to deliver them.
+        let _ = tokio::task::spawn_blocking(move || a.stop(ONE_SHOT_DELIVERY)).await;
+    }
+    code
+}
+
+/// `apply` with no agent running: apply from this process (the caller holds the state lock).
+async fn one_shot_apply(
+    cfg: AgentConfig,
+    ev: Events,
+    plan_hash: Option<String>,
+    confirm: Option<u64>,
+) -> u8 {
+    let state = StateDir::new(&cfg.state_dir);
     let mut agent = daemon::build(cfg.clone(), ev);
     let lkg = agent.load_lkg();
     let live_before = match agent.observe().await {
@@ -466,10 +513,21 @@ async fn run_status(cfg: AgentConfig, format: Format) -> u8 {
     }
 }
 
+/// What would keep an alert sink from working (skipped at start with a monitoring-degraded
+/// alert): warnings for `validate`, never errors.
+fn alert_problems(cfg: &AgentConfig) -> Vec<String> {
+    let mut out = cfg.alert_problems.clone();
+    for p in cfg.alerts.validate() {
+        out.push(format!("alert sink {}: {}", p.sink, p.message));
+    }
+    out
+}
+
 fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
     let lkg = read_lkg(&cfg);
     let clock = clock_for(lkg.as_ref());
     let result = policy_source::load(&cfg.policy, &cfg.gateway, &clock);
+    let alerts = alert_problems(&cfg);
     match format {
         Format::Json => {
             let v = match &result {
@@ -482,6 +540,8 @@ fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
                     "ruleset_sha256": c.ruleset.metadata.ruleset_sha256,
                     "flows": c.ruleset.metadata.flows.len(),
                     "warnings": c.warnings,
+                    "alert_sinks": cfg.alerts.sinks.len(),
+                    "alert_warnings": alerts,
                 }),
                 Err(e) => serde_json::json!({
                     "ok": false,
@@ -500,6 +560,9 @@ fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
             Ok(c) => {
                 for w in &c.warnings {
                     println!("{w}");
+                }
+                for w in &alerts {
+                    println!("agent.toml: warning: {w}");
                 }
                 println!(
                     "{}: valid for gateway {} (revision {}, {} flow(s), ruleset sha256 {}); agent mode {}",

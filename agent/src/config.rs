@@ -3,6 +3,11 @@
 //! `ZONEGATE_STATE_DIR=/tmp/x`). Unknown keys are warnings, never errors: agent.toml is a dpkg
 //! conffile, and a renamed key must not stop a gateway from booting (design review M5). A
 //! missing file gives the defaults, so the agent can always start and fail closed.
+//!
+//! `[alerts]` is the alerts library's own section ([`AlertsConfig`], docs/alerts.md), read with the
+//! same leniency: an unknown key is a warning, a key with an unusable value keeps its default
+//! (with a warning), and a `[[alerts.sinks]]` entry that cannot be read is skipped and reported
+//! as a monitoring-degraded alert at start, so an alerting typo never stops enforcement.
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -11,6 +16,9 @@ use thiserror::Error;
 use zonegate_policy::lockdown::Management;
 use zonegate_policy::net::parse_cidr;
 use zonegate_policy::ports::{parse_port_spec, PortSpec};
+
+pub use zonegate_alerts::AlertsConfig;
+use zonegate_alerts::{DeniedFlowConfig, SinkConfig};
 
 /// Where the agent looks when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "/etc/zonegate/agent.toml";
@@ -30,6 +38,7 @@ const KNOWN_KEYS: &[&str] = &[
     "metrics_address",
     "max_restores_per_minute",
     "lockdown",
+    "alerts",
 ];
 const KNOWN_LOCKDOWN_KEYS: &[&str] = &["management"];
 
@@ -80,6 +89,11 @@ pub struct AgentConfig {
     pub max_restores_per_minute: u32,
     /// Management path kept open by the lockdown ruleset when there is no policy at all.
     pub lockdown_management: Vec<Management>,
+    /// `[alerts]`: queue, heartbeat, denied-flow aggregation, sinks.
+    pub alerts: AlertsConfig,
+    /// `[[alerts.sinks]]` entries that could not be read (skipped): raised as
+    /// monitoring-degraded alerts when the agent starts.
+    pub alert_problems: Vec<String>,
 }
 
 /// A configuration problem that stops the agent from using the file at all.
@@ -108,6 +122,8 @@ struct RawConfig {
     metrics_address: Option<String>,
     max_restores_per_minute: Option<u32>,
     lockdown: Option<RawLockdown>,
+    /// Read leniently by [`parse_alerts`], key by key.
+    alerts: Option<config::Value>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -189,7 +205,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
 fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> config::Map<String, String> {
     vars.filter(|(k, _)| {
         k.strip_prefix("ZONEGATE_").is_some_and(|rest| {
-            KNOWN_KEYS.contains(&rest.to_ascii_lowercase().as_str()) && rest != "LOCKDOWN"
+            KNOWN_KEYS.contains(&rest.to_ascii_lowercase().as_str())
+                && rest != "LOCKDOWN"
+                && rest != "ALERTS"
         })
     })
     .collect()
@@ -243,6 +261,17 @@ fn resolve(
     if raw.metrics_address.is_some() {
         warnings.push("metrics_address is set: metrics are served in text format over HTTP".into());
     }
+    let mut alert_problems = Vec::new();
+    let alerts = match raw.alerts {
+        None => AlertsConfig::default(),
+        Some(v) => match v.try_deserialize::<serde_json::Value>() {
+            Ok(json) => parse_alerts(json, warnings, &mut alert_problems),
+            Err(e) => {
+                warnings.push(format!("[alerts] cannot be read ({e}); using the defaults"));
+                AlertsConfig::default()
+            }
+        },
+    };
     Ok(AgentConfig {
         policy: raw.policy.unwrap_or_else(|| DEFAULT_POLICY.into()),
         gateway,
@@ -258,7 +287,114 @@ fn resolve(
             .unwrap_or(DEFAULT_MAX_RESTORES_PER_MINUTE)
             .max(1),
         lockdown_management,
+        alerts,
+        alert_problems,
     })
+}
+
+/// The keys a section serialises to: what it accepts.
+fn keys_of<T: serde::Serialize>(value: &T) -> Vec<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::Object(m)) => m.keys().cloned().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Reads one section key by key on top of its defaults: an unknown key is a warning, a known key
+/// whose value does not fit keeps the default (with a warning naming `prefix.key`).
+fn merge_lenient<T>(
+    prefix: &str,
+    table: serde_json::Map<String, serde_json::Value>,
+    warnings: &mut Vec<String>,
+) -> T
+where
+    T: Default + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let defaults = T::default();
+    let known = keys_of(&defaults);
+    let mut base = match serde_json::to_value(&defaults) {
+        Ok(serde_json::Value::Object(m)) => m,
+        _ => return defaults,
+    };
+    for (key, value) in table {
+        if !known.contains(&key) {
+            warnings.push(format!("unknown key \"{prefix}.{key}\" ignored"));
+            continue;
+        }
+        let mut trial = base.clone();
+        trial.insert(key.clone(), value.clone());
+        match serde_json::from_value::<T>(serde_json::Value::Object(trial)) {
+            Ok(_) => {
+                base.insert(key, value);
+            }
+            Err(e) => warnings.push(format!("{prefix}.{key} = {value}: {e}; using the default")),
+        }
+    }
+    serde_json::from_value(serde_json::Value::Object(base)).unwrap_or(defaults)
+}
+
+/// `[alerts]` from its JSON form: lenient per key (see the module documentation); every sink
+/// that cannot be read is skipped and described in `problems`.
+pub fn parse_alerts(
+    raw: serde_json::Value,
+    warnings: &mut Vec<String>,
+    problems: &mut Vec<String>,
+) -> AlertsConfig {
+    let serde_json::Value::Object(mut table) = raw else {
+        warnings.push("[alerts] is not a table; using the defaults".into());
+        return AlertsConfig::default();
+    };
+    let sinks = table.remove("sinks");
+    let denied = table.remove("denied_flows");
+    let mut cfg: AlertsConfig = merge_lenient("alerts", table, warnings);
+    if let Some(tz) = cfg.time_zone.clone() {
+        // An unknown zone would stop the whole pipeline from starting.
+        if let Err(e) = jiff::tz::TimeZone::get(&tz) {
+            warnings.push(format!(
+                "alerts.time_zone {tz:?}: {e}; using the system's time zone"
+            ));
+            cfg.time_zone = None;
+        }
+    }
+    match denied {
+        None => {}
+        Some(serde_json::Value::Object(d)) => {
+            cfg.denied_flows =
+                merge_lenient::<DeniedFlowConfig>("alerts.denied_flows", d, warnings);
+        }
+        Some(other) => warnings.push(format!(
+            "alerts.denied_flows = {other} is not a table; using the defaults"
+        )),
+    }
+    let items = match sinks {
+        None => Vec::new(),
+        Some(serde_json::Value::Array(items)) => items,
+        Some(other) => {
+            let p = format!("alerts.sinks = {other} is not a list of [[alerts.sinks]] tables; no sink configured");
+            warnings.push(p.clone());
+            problems.push(p);
+            Vec::new()
+        }
+    };
+    for (i, item) in items.into_iter().enumerate() {
+        match serde_json::from_value::<SinkConfig>(item.clone()) {
+            Ok(sink) => {
+                let known = keys_of(&sink);
+                if let serde_json::Value::Object(m) = &item {
+                    for k in m.keys().filter(|k| !known.contains(k)) {
+                        warnings.push(format!("unknown key \"alerts.sinks[{i}].{k}\" ignored"));
+                    }
+                }
+                cfg.sinks.push(sink);
+            }
+            Err(e) => {
+                let p = format!("alerts.sinks[{i}] skipped: {e}");
+                warnings.push(p.clone());
+                problems.push(p);
+            }
+        }
+    }
+    cfg
 }
 
 /// `{from = "10.20.0.50/32", ports = ["tcp/22"]}` as the compiler's lockdown input.
@@ -340,6 +476,84 @@ mod tests {
         assert_eq!(loaded.config.lockdown_management.len(), 1);
         assert!(loaded.warnings.iter().any(|w| w.contains("renamed_key")));
         assert!(loaded.warnings.iter().any(|w| w.contains("lockdown.extra")));
+    }
+
+    #[test]
+    fn alerts_section_loads_with_sinks_and_warns_about_what_it_cannot_use() {
+        let path = write_temp(
+            "alerts.toml",
+            r#"gateway = "gw1"
+[alerts]
+queue_max_bytes = 2097152
+heartbeat_secs = 15
+time_zone = "Asia/Tokyo"
+renamed = 1
+queue_dir = 7
+[alerts.denied_flows]
+window_secs = 5
+scan_threshold = "many"
+colour = "red"
+[[alerts.sinks]]
+kind = "webhook"
+url = "http://127.0.0.1:8080/hook"
+min_severity = "high"
+retry_initial_ms = 100
+tls_verfy = false
+[[alerts.sinks]]
+kind = "syslog"
+transport = "tcp"
+address = "127.0.0.1:6514"
+[[alerts.sinks]]
+kind = "file"
+path = "/var/log/zonegate/alerts.jsonl"
+[[alerts.sinks]]
+kind = "smtp"
+to = "soc@example.jp"
+"#,
+        );
+        let loaded = load(&path).expect("loads");
+        let a = &loaded.config.alerts;
+        assert_eq!(a.queue_max_bytes, 2 * 1024 * 1024);
+        assert_eq!(a.heartbeat_secs, 15);
+        assert_eq!(a.time_zone.as_deref(), Some("Asia/Tokyo"));
+        assert_eq!(a.queue_dir, None, "a bad value keeps the default");
+        assert_eq!(a.denied_flows.window_secs, 5);
+        assert_eq!(
+            a.denied_flows.scan_threshold,
+            DeniedFlowConfig::default().scan_threshold,
+            "a bad value keeps the default"
+        );
+        assert_eq!(a.sinks.len(), 3, "{:?}", a.sinks);
+        match &a.sinks[0] {
+            SinkConfig::Webhook(w) => {
+                assert_eq!(w.url, "http://127.0.0.1:8080/hook");
+                assert_eq!(w.common.min_severity, zonegate_alerts::Severity::High);
+                assert_eq!(w.common.retry_initial_ms, 100);
+                assert!(w.tls_verify, "a misspelt key changes nothing");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(loaded.config.alert_problems.len(), 1);
+        assert!(loaded.config.alert_problems[0].contains("alerts.sinks[3]"));
+        let w = loaded.warnings.join("\n");
+        for needle in [
+            "alerts.renamed",
+            "alerts.denied_flows.colour",
+            "alerts.denied_flows.scan_threshold",
+            "alerts.sinks[0].tls_verfy",
+            "alerts.sinks[3] skipped",
+        ] {
+            assert!(w.contains(needle), "{needle} not in {w}");
+        }
+        let bad_zone = write_temp("tz.toml", "[alerts]\ntime_zone = \"Mars/Olympus_Mons\"\n");
+        let loaded = load(&bad_zone).expect("loads");
+        assert_eq!(loaded.config.alerts.time_zone, None);
+        assert!(loaded.warnings.iter().any(|w| w.contains("Mars")));
+        // No [alerts] at all: the defaults (a queue, no sinks, heartbeat every 60 s).
+        let plain = write_temp("plain.toml", "gateway = \"gw1\"\n");
+        let loaded = load(&plain).expect("loads");
+        assert_eq!(loaded.config.alerts, AlertsConfig::default());
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
     }
 
     #[test]

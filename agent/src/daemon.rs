@@ -14,6 +14,7 @@
 //! ruleset in place.
 
 use crate::agent::{Agent, Current, PolicyOutcome, Restore};
+use crate::alerting::{counters_from, Alerting, SyncNeed};
 use crate::apply::{AnyWatch, NoWatch};
 use crate::backend::nft::NftBackend;
 use crate::backend::{Backend, Kernel, ReadOnly};
@@ -48,8 +49,13 @@ const BURST_QUIET: Duration = Duration::from_secs(1);
 const UNTOUCHED_DELAY: Duration = Duration::from_millis(100);
 /// Shortest time between two bypass scans.
 const SCAN_GAP: Duration = Duration::from_millis(500);
-/// Heartbeat period.
+/// Heartbeat period without an alert pipeline (with one: `[alerts] heartbeat_secs`).
 const HEARTBEAT: Duration = Duration::from_secs(60);
+/// `detected_by` of drift found by the periodic full compare.
+const PERIODIC: &str = "periodic-compare";
+/// Most time a clean stop gives the alert sinks to deliver what is queued (the rest stays on
+/// disk for the next start).
+const STOP_DELIVERY: Duration = Duration::from_secs(1);
 /// Restores in a row that do not converge before the agent stops restoring for a minute.
 const NOT_CONVERGING_MAX: u32 = 3;
 /// Most tamper-window connections remembered.
@@ -90,6 +96,12 @@ pub struct Daemon {
     overflow_reported: Option<Instant>,
     status: Arc<Mutex<Status>>,
     notifier: Notifier,
+    /// The alert pipeline and the denied-flow monitor (None: events are only logged).
+    alerting: Option<Alerting>,
+    /// What scheduled the pending compare (the drift alert's `detected_by`).
+    compare_cause: Option<&'static str>,
+    /// The diff reported when the current burst began (for drift-restored).
+    burst_diff: Option<String>,
 }
 
 fn far() -> Instant {
@@ -144,7 +156,7 @@ pub fn build(cfg: AgentConfig, events: Events) -> Core {
 }
 
 impl Daemon {
-    pub fn new(agent: Core) -> Daemon {
+    pub fn new(agent: Core, alerting: Option<Alerting>) -> Daemon {
         let cap = RestoreCap::new(agent.cfg.max_restores_per_minute);
         Daemon {
             agent,
@@ -168,6 +180,9 @@ impl Daemon {
             overflow_reported: None,
             status: Arc::new(Mutex::new(Status::default())),
             notifier: Notifier::from_env(),
+            alerting,
+            compare_cause: None,
+            burst_diff: None,
         }
     }
 
@@ -298,11 +313,18 @@ impl Daemon {
                 } else {
                     "the live table differs from the policy"
                 };
+                let diff = changes
+                    .iter()
+                    .map(|c| format!("~ {c}"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
                 self.agent.events.emit(EventKind::DriftDetected {
                     summary: format!("{verb} (plan {})", p.plan_hash),
                     changes,
+                    diff,
                     writer: None,
                     repairing,
+                    detected_by: Some("start".into()),
                 });
             }
         } else if let Some(l) = &lkg {
@@ -353,7 +375,12 @@ impl Daemon {
         s.last_drift = a.stats.last_drift.clone();
         s.last_drift_at = a.stats.last_drift_at.clone();
         s.restores = a.stats.restores;
+        s.repairs = a.stats.repairs;
+        s.apply_failures = a.stats.apply_failures;
+        s.last_apply_ms = a.stats.last_apply_ms;
+        s.apply_ms_total = a.stats.apply_ms_total;
         s.conntrack_removed = a.stats.conntrack_removed;
+        s.denied_windows = self.alerting.as_ref().map_or(0, |al| al.windows);
         s.bypass_findings = self.inventory.lines();
         s.uptime_s = a.started.elapsed().as_secs();
         s.awaiting_confirmation_s = self.confirm.as_ref().map(|c| {
@@ -366,6 +393,82 @@ impl Daemon {
     fn schedule_compare(&mut self, now: Instant) {
         let due = self.limiter.due(now);
         self.compare_at = Some(self.compare_at.map_or(due, |t| t.min(due)));
+    }
+
+    /// [`Daemon::schedule_compare`], remembering the first cause of the pending compare.
+    /// A kernel notice names itself over a pending periodic compare.
+    fn schedule_compare_for(&mut self, now: Instant, cause: &'static str) {
+        if self.compare_at.is_none() || cause != PERIODIC {
+            self.compare_cause = Some(cause);
+        }
+        self.schedule_compare(now);
+    }
+
+    /// Tells the alerts about what is loaded after anything that may have written the table:
+    /// the context follows the ruleset; the denied-flow monitor follows its metadata (started
+    /// once a ruleset with metadata is in force) and its counter baseline follows the table.
+    async fn sync_alerts(&mut self) {
+        let Some(al) = self.alerting.as_mut() else {
+            return;
+        };
+        let writes = self.agent.kernel.writes();
+        let need = al.sync(
+            writes,
+            self.agent.current.as_ref().map(|c| &c.lkg),
+            &self.agent.cfg.gateway,
+        );
+        let need_baseline = match need {
+            SyncNeed::Nothing => false,
+            SyncNeed::CounterBaseline => true,
+            SyncNeed::StartMonitor(meta) => match al.start_monitor(&meta) {
+                Ok(()) => true,
+                Err(e) => {
+                    self.agent.events.emit(EventKind::MonitoringDegraded {
+                        what: "nflog".into(),
+                        detail: format!("the denied-flow monitor did not start: {e}"),
+                    });
+                    false
+                }
+            },
+        };
+        if need_baseline {
+            if let Some(c) = self.read_counters().await {
+                if let Some(al) = &self.alerting {
+                    al.set_counter_baseline(&c);
+                }
+            }
+        }
+    }
+
+    /// Our table's named counters (exact denied-packet counts), read with our own backend.
+    async fn read_counters(&self) -> Option<zonegate_alerts::Counters> {
+        match self.agent.kernel.list_counters().await {
+            Ok(Some(json)) => match counters_from(&json) {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    warn!(error = %e, "Cannot read the ruleset's counters.");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(e) => {
+                warn!(error = %e, "Cannot read the ruleset's counters.");
+                None
+            }
+        }
+    }
+
+    /// Closes the denied-flow window with the exact counts (once per window, and before a
+    /// planned apply replaces the table and its counters).
+    async fn reconcile_denied(&mut self) {
+        if !self.alerting.as_ref().is_some_and(Alerting::denied_running) {
+            return;
+        }
+        if let Some(c) = self.read_counters().await {
+            if let Some(al) = self.alerting.as_mut() {
+                al.reconcile(&c);
+            }
+        }
     }
 
     fn schedule_scan(&mut self, now: Instant) {
@@ -404,10 +507,10 @@ impl Daemon {
             self.window_open = true;
             if touched {
                 self.fast_restore |= self.burst.active() && self.mode() == Mode::Enforce;
-                self.schedule_compare(now);
+                self.schedule_compare_for(now, "netlink-event");
             } else {
                 // Another table changed: our table is compared too, just not in a hurry.
-                self.schedule_compare(now + UNTOUCHED_DELAY);
+                self.schedule_compare_for(now + UNTOUCHED_DELAY, "netlink-event");
             }
             self.schedule_scan(now);
         }
@@ -423,7 +526,7 @@ impl Daemon {
                 });
             }
             self.window_open = true;
-            self.schedule_compare(now);
+            self.schedule_compare_for(now, "netlink-overflow");
             self.schedule_scan(now);
         }
     }
@@ -433,6 +536,7 @@ impl Daemon {
         let now = Instant::now();
         self.limiter.ran(now);
         self.compare_at = None;
+        let cause = self.compare_cause.take();
         if self.mode() == Mode::Enforce {
             match &self.agent.current {
                 None => {
@@ -497,11 +601,15 @@ impl Daemon {
             self.agent.stats.last_drift_at = Some(jiff::Timestamp::now().to_string());
             self.burst_report = ConntrackReport::default();
             self.reported_drift = Some(summary.clone());
+            let diff = drift.diff_text();
+            self.burst_diff = Some(diff.clone());
             self.agent.events.emit(EventKind::DriftDetected {
                 summary: summary.clone(),
                 changes: drift.lines(),
+                diff,
                 writer: self.last_writer.clone(),
                 repairing: enforce,
+                detected_by: Some(cause.unwrap_or(PERIODIC).to_string()),
             });
         }
         if !enforce {
@@ -576,11 +684,13 @@ impl Daemon {
         }
         let clean = matches!(self.agent.compare().await, Ok(Some(d)) if d.is_empty());
         if clean {
+            self.agent.stats.repairs += 1;
             self.agent.events.emit(EventKind::DriftRestored {
                 restores: self.burst.restores,
                 burst_ms: len.as_millis() as u64,
                 conntrack: std::mem::take(&mut self.burst_report),
                 summaries: std::mem::take(&mut self.burst_summaries),
+                diff: self.burst_diff.take(),
             });
         } else {
             self.schedule_compare(now);
@@ -679,12 +789,16 @@ impl Daemon {
         }
         let window = std::mem::take(&mut self.window);
         drop(window);
+        // An apply replaces the table and restarts its counters: close the denied-flow window
+        // with what they counted so far, so no denied packet goes uncounted.
+        self.reconcile_denied().await;
         self.agent.apply_policy_file(reason, plan_hash, force).await
     }
 
     async fn rollback(&mut self, previous: Option<LastKnownGood>) {
         match previous {
             Some(l) => {
+                self.reconcile_denied().await;
                 let _ = self.agent.apply_lkg(l, ApplyReason::Rollback).await;
             }
             None => self.agent.apply_failed(
@@ -779,7 +893,8 @@ impl Daemon {
         if let Some(addr) = self.agent.cfg.metrics_address.clone() {
             match tokio::net::TcpListener::bind(&addr).await {
                 Ok(l) => {
-                    tokio::spawn(crate::metrics::serve(l, self.status.clone()));
+                    let alerts = self.alerting.as_ref().map(|a| a.pipeline.clone());
+                    tokio::spawn(crate::metrics::serve(l, self.status.clone(), alerts));
                 }
                 Err(e) => {
                     self.agent.events.emit(EventKind::MonitoringDegraded {
@@ -817,7 +932,18 @@ impl Daemon {
         };
         let mut periodic = tokio::time::interval(self.agent.cfg.check_interval);
         periodic.tick().await;
-        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        let heartbeat_every = match &self.alerting {
+            Some(a) => a.heartbeat_every(),
+            None => Some(HEARTBEAT),
+        };
+        let mut heartbeat = heartbeat_every.map(|every| {
+            let mut i = tokio::time::interval(every);
+            // After a stall, one heartbeat, not a burst of them.
+            i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            i
+        });
+        self.sync_alerts().await;
+        let mut denied_tick: Option<tokio::time::Interval> = None;
         let watchdog_every = Notifier::watchdog_interval().unwrap_or(Duration::from_secs(3600));
         let mut watchdog = tokio::time::interval(watchdog_every);
         self.schedule_scan(Instant::now());
@@ -829,6 +955,14 @@ impl Daemon {
         self.notifier.ready(&ready);
         info!(mode = self.mode().as_str(), "Watching.");
         loop {
+            if denied_tick.is_none() {
+                if let Some(w) = self.alerting.as_ref().and_then(Alerting::denied_window) {
+                    let mut i = tokio::time::interval_at(tokio::time::Instant::now() + w, w);
+                    // A late window closes once: two back to back would split its counts.
+                    i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    denied_tick = Some(i);
+                }
+            }
             let burst_end = self.burst.ends_at();
             let confirm_at = self.confirm.as_ref().map(|c| c.deadline);
             tokio::select! {
@@ -910,28 +1044,51 @@ impl Daemon {
                     self.scan().await;
                 }
                 _ = periodic.tick() => {
-                    self.schedule_compare(Instant::now());
+                    self.schedule_compare_for(Instant::now(), PERIODIC);
                     self.schedule_scan(Instant::now());
                 }
-                _ = heartbeat.tick() => {
+                _ = tick(&mut heartbeat) => {
                     self.refresh_status();
                     let s = self.status.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                    let mode = if s.kind.as_deref() == Some("lockdown") {
+                        "lockdown".to_string()
+                    } else {
+                        s.mode
+                    };
                     self.agent.events.emit(EventKind::Heartbeat {
                         ruleset_sha256: s.ruleset_sha256.unwrap_or_default(),
                         revision: s.revision.unwrap_or_default(),
-                        mode: s.mode,
+                        mode,
                         drift_count: s.drift_count,
                         uptime_s: s.uptime_s,
                     });
+                }
+                _ = tick(&mut denied_tick) => {
+                    self.reconcile_denied().await;
                 }
                 _ = watchdog.tick() => {
                     self.notifier.watchdog();
                 }
             }
+            self.sync_alerts().await;
             self.refresh_status();
         }
         self.notifier.stopping();
         info!("Stopping; the ruleset stays loaded.");
+        if let Some(a) = self.alerting.take() {
+            // Off the runtime's thread: the sinks get a moment, the queue is flushed to disk.
+            let _ = tokio::task::spawn_blocking(move || a.stop(STOP_DELIVERY)).await;
+        }
+    }
+}
+
+/// Resolves at the interval's next tick; never when there is none.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -1015,7 +1172,11 @@ async fn serve_control(
 }
 
 /// Runs the daemon until SIGTERM/SIGINT.
-pub async fn run(cfg: AgentConfig, events: Events) -> Result<(), String> {
+pub async fn run(
+    cfg: AgentConfig,
+    events: Events,
+    alerting: Option<Alerting>,
+) -> Result<(), String> {
     let state = crate::state::StateDir::new(&cfg.state_dir);
     let _lock = if cfg.mode.writes() {
         Some(state.lock().map_err(|e| e.to_string())?)
@@ -1033,7 +1194,7 @@ pub async fn run(cfg: AgentConfig, events: Events) -> Result<(), String> {
         }
     };
     let socket_path = cfg.status_socket.clone();
-    let mut daemon = Daemon::new(build(cfg, events));
+    let mut daemon = Daemon::new(build(cfg, events), alerting);
     daemon.start().await;
     daemon.run(control).await;
     let _ = std::fs::remove_file(socket_path);

@@ -180,6 +180,90 @@ impl Drift {
     }
 }
 
+/// Longest readable diff kept in an event (the alert schema cuts at 32 KiB as well).
+const MAX_DIFF_BYTES: usize = 32 * 1024;
+
+impl Change {
+    /// The change as diff lines: `-` what was applied (the baseline), `+` what is observed.
+    fn diff_lines(&self, out: &mut Vec<String>) {
+        match self {
+            Change::TableMissing => out.push("- table inet zonegate (the whole table)".into()),
+            Change::TableAppeared => out.push("+ table inet zonegate".into()),
+            Change::TableAttr { key, from, to } => {
+                out.push(format!("- table {key} {from}"));
+                out.push(format!("+ table {key} {to}"));
+            }
+            Change::ChainAdded { chain } => out.push(format!("+ chain {chain}")),
+            Change::ChainRemoved { chain } => out.push(format!("- chain {chain}")),
+            Change::ChainAttr {
+                chain,
+                key,
+                from,
+                to,
+            } => {
+                out.push(format!("- chain {chain}: {key} {from}"));
+                out.push(format!("+ chain {chain}: {key} {to}"));
+            }
+            Change::RuleAdded {
+                chain,
+                position,
+                rule,
+            } => out.push(format!("+ chain {chain} rule {position}: {rule}")),
+            Change::RuleRemoved {
+                chain,
+                position,
+                rule,
+            } => out.push(format!("- chain {chain} rule {position}: {rule}")),
+            Change::SetAdded { set } => out.push(format!("+ set {set}")),
+            Change::SetRemoved { set } => out.push(format!("- set {set}")),
+            Change::SetAttr { set, key, from, to } => {
+                out.push(format!("- set {set}: {key} {from}"));
+                out.push(format!("+ set {set}: {key} {to}"));
+            }
+            Change::ElementAdded { set, element } => {
+                out.push(format!("+ set {set} element {element}"))
+            }
+            Change::ElementRemoved { set, element } => {
+                out.push(format!("- set {set} element {element}"))
+            }
+            Change::ObjectAdded { object } => out.push(format!("+ {object}")),
+            Change::ObjectRemoved { object } => out.push(format!("- {object}")),
+            Change::ObjectChanged { object } => {
+                out.push(format!("- {object} (as applied)"));
+                out.push(format!("+ {object} (changed)"));
+            }
+        }
+    }
+}
+
+impl Drift {
+    /// A readable diff of every change (not only the first lines): a `--- applied` /
+    /// `+++ observed` header, then `-` lines for what was applied and `+` lines for what is in
+    /// the kernel now; cut at 32 KiB with a note.
+    pub fn diff_text(&self) -> String {
+        let mut lines = vec![
+            "--- applied (table inet zonegate as the agent loaded it)".to_string(),
+            "+++ observed".to_string(),
+        ];
+        for c in &self.changes {
+            c.diff_lines(&mut lines);
+        }
+        let mut text = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            if text.len() + line.len() + 1 > MAX_DIFF_BYTES {
+                text.push_str(&format!(
+                    "... [{} more line(s) not shown]\n",
+                    lines.len() - i
+                ));
+                break;
+            }
+            text.push_str(line);
+            text.push('\n');
+        }
+        text
+    }
+}
+
 impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.lines().join("\n"))
@@ -532,6 +616,43 @@ mod tests {
         }
         let d = diff(Some(&b), Some(&o));
         assert_eq!(d.changes.len(), 2);
+    }
+
+    #[test]
+    fn diff_text_marks_applied_and_observed() {
+        let b = base();
+        let mut o = b.clone();
+        if let Some(c) = o.chains.get_mut("forward") {
+            c.rules.insert(0, rule("ip saddr 10.30.0.2 accept"));
+            c.attrs.insert("policy".into(), json!("accept"));
+        }
+        if let Some(s) = o.sets.get_mut("src4") {
+            s.elements.remove(&canonical(&json!("10.0.0.1")));
+        }
+        let text = diff(Some(&b), Some(&o)).diff_text();
+        assert!(text.starts_with("--- applied"), "{text}");
+        assert!(
+            text.contains("\n+ chain forward rule 1: ip saddr 10.30.0.2 accept\n"),
+            "{text}"
+        );
+        assert!(text.contains("\n- chain forward: policy drop\n+ chain forward: policy accept\n"));
+        assert!(text.contains("\n- set src4 element 10.0.0.1\n"));
+        assert!(diff(Some(&b), None)
+            .diff_text()
+            .contains("- table inet zonegate"));
+        // Every change is in the diff (the line list stops at 50), up to 32 KiB.
+        let mut big = b.clone();
+        if let Some(s) = big.sets.get_mut("src4") {
+            for i in 0..3000 {
+                s.elements
+                    .insert(canonical(&json!(format!("10.{}.{}.1", i / 250, i % 250))));
+            }
+        }
+        let long = diff(Some(&b), Some(&big)).diff_text();
+        assert!(long.len() <= MAX_DIFF_BYTES + 64, "{}", long.len());
+        assert!(long.contains("more line(s) not shown"));
+        let d = diff(Some(&b), Some(&o));
+        assert_eq!(d.diff_text().lines().count(), 2 + 4);
     }
 
     #[test]

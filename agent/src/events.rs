@@ -1,13 +1,15 @@
 //! The agent's one typed event stream. Everything the security team must hear about (a policy
 //! applied, drift found and repaired, a bypass, an expiry, a failure) is an [`EventKind`];
 //! [`Events::emit`] stamps it with a unique id and a time and hands it to every [`EventSink`].
-//! Sinks must not block: enforcement never waits for a collector. Today the only built-in sink is
-//! [`TracingSink`] (structured logs); the alerting work adds webhook, syslog and JSON-lines sinks
-//! behind a durable queue by implementing [`EventSink`] and passing it to [`Events::new`].
+//! Sinks must not block: enforcement never waits for a collector. The sinks: [`TracingSink`]
+//! (structured logs), [`StdoutJsonSink`] (`run --events-stdout`), and
+//! [`crate::alerting::AlertSink`], which turns every event into an alert of the durable alert
+//! pipeline (webhook, syslog, JSON-lines file; docs/alerts.md).
 
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use zonegate_policy::Metadata;
 
 /// Severity as an operator reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -68,6 +70,15 @@ impl ConntrackReport {
     }
 }
 
+/// The compiled metadata before and after an apply: what the alert sinks need to describe the
+/// flows that changed (endpoints, ports, zones, file:line) and to stamp later alerts with the
+/// new policy. In-process only: not part of the JSON event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedMetadata {
+    pub previous: Option<Metadata>,
+    pub current: Option<Metadata>,
+}
+
 /// Who committed a foreign change, from the NEWGEN message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Writer {
@@ -88,20 +99,34 @@ pub enum EventKind {
         flows: FlowDiff,
         conntrack: ConntrackReport,
         duration_ms: u64,
+        /// The ruleset this one replaced (None: nothing of ours was loaded before).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous_revision: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        previous_ruleset_sha256: Option<String>,
+        /// For the alert sinks (not serialised).
+        #[serde(skip)]
+        metadata: Option<Box<AppliedMetadata>>,
     },
     /// The lockdown ruleset is loaded: no valid policy and no last-known-good.
     LockdownApplied {
         reason: String,
         management_paths: usize,
+        ruleset_sha256: String,
     },
     /// Our table differs from the baseline. One per tamper burst.
     DriftDetected {
         summary: String,
         changes: Vec<String>,
+        /// Readable diff: `-` as applied (the baseline), `+` as observed.
+        diff: String,
         #[serde(skip_serializing_if = "Option::is_none")]
         writer: Option<Writer>,
         /// true: the agent repairs it (enforce); false: report only.
         repairing: bool,
+        /// netlink-event, netlink-overflow, periodic-compare or start.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detected_by: Option<String>,
     },
     /// A tamper burst is over and the table equals the baseline again.
     DriftRestored {
@@ -110,6 +135,9 @@ pub enum EventKind {
         conntrack: ConntrackReport,
         /// Every distinct drift summary seen during the burst (at most 20).
         summaries: Vec<String>,
+        /// The diff reported when the burst began.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        diff: Option<String>,
     },
     /// Restores did not converge (or exceeded the cap): the agent stops restoring for a while.
     RestoresCapped {

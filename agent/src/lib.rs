@@ -1,10 +1,11 @@
-//! zonegate-agent as a library: the binary (`main.rs`) is a thin shell over these modules, and
-//! the alerting work plugs its sinks into [`events`]. Boundaries: [`backend`] is the only code
+//! zonegate-agent as a library: the binary (`main.rs`) is a thin shell over these modules;
+//! [`alerting`] plugs the alert pipeline of `zonegate-alerts` into [`events`]. Boundaries: [`backend`] is the only code
 //! that runs `nft`; [`netlink`] the only code that opens netlink sockets; everything between
 //! (normalising, diffing, planning, deciding what conntrack entries go) is pure and unit-tested.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod agent;
+pub mod alerting;
 pub mod apply;
 pub mod backend;
 pub mod bypass;

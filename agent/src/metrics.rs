@@ -1,12 +1,22 @@
 //! A minimal Prometheus text endpoint (`metrics_address` in agent.toml): answers any HTTP GET
-//! with the counters of [`Status`]. Plain TCP, no TLS: bind it to a management address only.
+//! with the agent's own counters ([`Status`]) followed by the alert pipeline's (alerts queued,
+//! sent and failed per sink, queue depth, NFLOG samples and losses, denied packets per zone pair
+//! and reason; docs/alerts.md). Plain TCP, no TLS: bind it to a management address only.
 
 use crate::status::Status;
 use std::sync::{Arc, Mutex, PoisonError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use zonegate_alerts::AlertPipeline;
 
-/// The exposition text.
+/// A label value with `\`, `"` and newlines escaped (exposition format).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// The agent's own exposition text.
 pub fn render(s: &Status) -> String {
     let mut o = String::new();
     let mut metric = |name: &str, help: &str, kind: &str, value: String| {
@@ -22,20 +32,20 @@ pub fn render(s: &Status) -> String {
         s.uptime_s.to_string(),
     );
     metric(
-        "zonegate_applies_total",
-        "Rulesets loaded.",
-        "counter",
-        s.applies.to_string(),
-    );
-    metric(
         "zonegate_drift_total",
-        "Tamper bursts detected.",
+        "Tamper bursts detected (drift-detected events).",
         "counter",
         s.drift_count.to_string(),
     );
     metric(
+        "zonegate_repairs_total",
+        "Tamper bursts repaired: the table equals the applied ruleset again (drift-restored events).",
+        "counter",
+        s.repairs.to_string(),
+    );
+    metric(
         "zonegate_restores_total",
-        "Restores of the baseline.",
+        "Restores of the baseline (a tamper loop needs several per burst).",
         "counter",
         s.restores.to_string(),
     );
@@ -51,22 +61,65 @@ pub fn render(s: &Status) -> String {
         "gauge",
         s.bypass_findings.len().to_string(),
     );
+    metric(
+        "zonegate_last_apply_duration_seconds",
+        "Duration of the last successful apply (check, load, read-back, conntrack upkeep).",
+        "gauge",
+        secs(s.last_apply_ms),
+    );
+    metric(
+        "zonegate_denied_windows_total",
+        "Denied-flow windows closed with the ruleset's exact counters.",
+        "counter",
+        s.denied_windows.to_string(),
+    );
     o.push_str(&format!(
-        "# HELP zonegate_ruleset_info The loaded ruleset.\n# TYPE zonegate_ruleset_info gauge\nzonegate_ruleset_info{{revision=\"{}\",sha256=\"{}\",mode=\"{}\"}} 1\n",
-        s.revision.clone().unwrap_or_default().replace('"', ""),
-        s.ruleset_sha256.clone().unwrap_or_default(),
-        s.mode
+        "# HELP zonegate_applies_total Rulesets loaded (ok) and applies or restores that failed.\n# TYPE zonegate_applies_total counter\nzonegate_applies_total{{result=\"ok\"}} {}\nzonegate_applies_total{{result=\"failed\"}} {}\n",
+        s.applies, s.apply_failures
+    ));
+    o.push_str(&format!(
+        "# HELP zonegate_apply_duration_seconds Time spent in successful applies.\n# TYPE zonegate_apply_duration_seconds summary\nzonegate_apply_duration_seconds_sum {}\nzonegate_apply_duration_seconds_count {}\n",
+        secs(s.apply_ms_total),
+        s.applies
+    ));
+    o.push_str(&format!(
+        "# HELP zonegate_ruleset_info The loaded ruleset: policy revision and ruleset SHA-256 (compare with `zonegate matrix`).\n# TYPE zonegate_ruleset_info gauge\nzonegate_ruleset_info{{kind=\"{}\",revision=\"{}\",sha256=\"{}\",mode=\"{}\"}} 1\n",
+        label(&s.kind.clone().unwrap_or_default()),
+        label(&s.revision.clone().unwrap_or_default()),
+        label(&s.ruleset_sha256.clone().unwrap_or_default()),
+        label(&s.mode)
     ));
     o
 }
 
+fn secs(ms: u64) -> String {
+    format!("{:.3}", ms as f64 / 1000.0)
+}
+
+/// The whole exposition: the agent's metrics, then the alert pipeline's when there is one.
+pub fn render_all(s: &Status, alerts: Option<&AlertPipeline>) -> String {
+    let mut text = render(s);
+    if let Some(p) = alerts {
+        text.push_str(&p.render_metrics());
+    }
+    text
+}
+
 /// Serves until the runtime stops.
-pub async fn serve(listener: TcpListener, status: Arc<Mutex<Status>>) {
+pub async fn serve(
+    listener: TcpListener,
+    status: Arc<Mutex<Status>>,
+    alerts: Option<AlertPipeline>,
+) {
     loop {
         let Ok((mut sock, _)) = listener.accept().await else {
             continue;
         };
-        let body = render(&status.lock().unwrap_or_else(PoisonError::into_inner));
+        let snapshot = status
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let body = render_all(&snapshot, alerts.as_ref());
         tokio::spawn(async move {
             let mut buf = [0u8; 1024];
             let _ =
@@ -95,5 +148,11 @@ mod tests {
         let text = render(&s);
         assert!(text.contains("zonegate_drift_total 3"));
         assert!(text.contains("revision=\"2026-11\""));
+        assert!(text.contains("zonegate_applies_total{result=\"failed\"} 0"));
+        // Every sample line parses as `name{labels} value`.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap_or_default();
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
     }
 }

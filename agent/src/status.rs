@@ -20,6 +20,20 @@ pub struct Status {
     pub last_drift: Option<String>,
     pub last_drift_at: Option<String>,
     pub restores: u64,
+    /// Tamper bursts repaired (the table equals the baseline again).
+    #[serde(default)]
+    pub repairs: u64,
+    /// Applies and restores that failed.
+    #[serde(default)]
+    pub apply_failures: u64,
+    /// Duration of the last successful apply, and the sum over all applies, in ms.
+    #[serde(default)]
+    pub last_apply_ms: u64,
+    #[serde(default)]
+    pub apply_ms_total: u64,
+    /// Denied-flow windows closed with the ruleset's exact counters.
+    #[serde(default)]
+    pub denied_windows: u64,
     pub conntrack_removed: u64,
     pub bypass_findings: Vec<String>,
     pub uptime_s: u64,
@@ -46,13 +60,16 @@ impl Status {
             }
         ));
         o.push_str(&format!(
-            "Last apply: {} ({} in total)\n",
+            "Last apply: {} ({} in total, {} failed; last took {} ms)\n",
             opt(&self.last_apply),
-            self.applies
+            self.applies,
+            self.apply_failures,
+            self.last_apply_ms
         ));
         o.push_str(&format!(
-            "Drift: {} burst(s), {} restore(s); last: {} at {}\n",
+            "Drift: {} burst(s), {} repaired, {} restore(s); last: {} at {}\n",
             self.drift_count,
+            self.repairs,
             self.restores,
             opt(&self.last_drift),
             opt(&self.last_drift_at)

@@ -354,6 +354,33 @@ fn run(args: &Args, ui: &Ui) -> Result<bool, String> {
     Ok(ok)
 }
 
+/// The lab agent's JSON-lines alert sink, inside the run directory.
+const ALERTS_FILE: &str = "alerts.jsonl";
+
+/// Waits for an alert line in the lab's file sink that `pred` accepts.
+fn wait_alert(
+    run_dir: &Path,
+    timeout: Duration,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Option<serde_json::Value> {
+    let end = std::time::Instant::now() + timeout;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(run_dir.join(ALERTS_FILE)) {
+            if let Some(v) = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .find(|v| pred(v))
+            {
+                return Some(v);
+            }
+        }
+        if std::time::Instant::now() > end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// agent.toml of the lab.
 fn agent_toml(run_dir: &Path, policy: &Path, gateway: &str) -> String {
     format!(
@@ -363,10 +390,18 @@ fn agent_toml(run_dir: &Path, policy: &Path, gateway: &str) -> String {
          mode = \"enforce\"\n\
          state_dir = \"{}\"\n\
          status_socket = \"{}\"\n\
-         check_interval = \"5s\"\n",
+         check_interval = \"5s\"\n\
+         \n\
+         # The security team's view: every alert as a JSON line (the lab reads it back).\n\
+         [alerts]\n\
+         heartbeat_secs = 60\n\
+         [[alerts.sinks]]\n\
+         kind = \"file\"\n\
+         path = \"{}\"\n",
         policy.display(),
         run_dir.join("state").display(),
         run_dir.join("agent.sock").display(),
+        run_dir.join(ALERTS_FILE).display(),
     )
 }
 
@@ -461,8 +496,8 @@ fn tamper_step(
         tamper::TAMPER_RULE
     ));
     let before = tamper::table(&topo.gw_ns).ok_or("our table is not loaded")?;
-    let monitor = tamper::Monitor::start(&topo.gw_ns)?;
     let mark = agent.map(Agent::mark).unwrap_or(0);
+    let monitor = tamper::Monitor::start(&topo.gw_ns)?;
     let pid = tamper::insert_accept(&topo.gw_ns)?;
     let (tampered, restored) = monitor.wait_tamper_and_restore(pid, Duration::from_secs(5));
     // Give the agent its read-back and events.
@@ -588,7 +623,6 @@ fn denied_step(
             from.gw_if
         ));
     }
-    let mark = agent.map(Agent::mark).unwrap_or(0);
     let reached = zonegate_e2e::probe::tcp_reachable(
         &from.ns,
         Some(src),
@@ -602,14 +636,33 @@ fn denied_step(
     }
     checks.add("denied attempt blocked", !reached);
     let dst_text = dst.to_string();
-    let alert = agent.and_then(|a| {
-        a.wait_event(mark, Duration::from_secs(args.alert_timeout), |e| {
-            e["event"].as_str().is_some_and(|n| n.contains("denied"))
-                && e.to_string().contains(&dst_text)
-        })
+    // Denied-flow alerts come from the NFLOG samples through the alert pipeline, so the lab reads
+    // them where the security team would: the agent's alert sink (a JSON-lines file here).
+    let alert = agent.and_then(|_| {
+        wait_alert(
+            Path::new(RUN_DIR),
+            Duration::from_secs(args.alert_timeout),
+            |e| {
+                e["type"].as_str() == Some("denied-flow")
+                    && e["details"]["from_zone"].as_str() == Some(DENIED_FROM_ZONE)
+                    && e["details"]["dst"].as_str() == Some(dst_text.as_str())
+            },
+        )
     });
     match &alert {
-        Some(r) => ui.detail(&format!("alert: {}", ui.yellow(&agent::summary(&r.event)))),
+        Some(v) => ui.detail(&format!(
+            "alert: {}",
+            ui.yellow(&format!(
+                "[{}] {} {}",
+                v["severity"].as_str().unwrap_or("?"),
+                v["type"].as_str().unwrap_or("?"),
+                v["details"]
+                    .to_string()
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            ))
+        )),
         None => ui.fail(&format!(
             "no denied-flow alert for {dst_text} within {} s",
             args.alert_timeout

@@ -31,6 +31,8 @@ pub struct FakeKernel {
     pub checks: usize,
     /// Makes the next apply (or check) fail with this stderr.
     pub fail_next: Option<String>,
+    /// Named counters of our table: name (`c12`) -> packets. Reset by every apply.
+    pub counters: std::collections::BTreeMap<String, u64>,
     next_pid: u32,
     next_gen: u32,
 }
@@ -100,6 +102,7 @@ impl Backend for FakeBackend {
             k.next_pid = k.next_pid.max(FIRST_PID) + 1;
             let pid = k.next_pid;
             k.table = render(text);
+            k.counters.clear();
             k.applied.push(text.to_string());
             k.commit(pid, "nft");
             pid
@@ -150,6 +153,22 @@ impl Backend for FakeBackend {
             .iter()
             .find(|(t, _)| t == table)
             .map(|(_, v)| v.clone()))
+    }
+
+    async fn list_counters(&self) -> Result<Option<String>, BackendError> {
+        let k = self.kernel();
+        if k.table.is_none() {
+            return Ok(None);
+        }
+        let mut items = vec![json!({"metainfo": {"version": "fake", "json_schema_version": 1}})];
+        for (name, packets) in &k.counters {
+            items.push(json!({"counter": {"family": FAMILY, "name": name, "table": TABLE, "handle": 1, "packets": packets, "bytes": packets * 28}}));
+        }
+        Ok(Some(json!({ "nftables": items }).to_string()))
+    }
+
+    fn writes(&self) -> u64 {
+        self.kernel().applied.len() as u64
     }
 }
 

@@ -2,7 +2,9 @@
 //! [`nft::NftBackend`] spawns `/usr/sbin/nft`; [`fake::FakeBackend`] keeps a table in memory for
 //! unit tests; [`ReadOnly`] wraps a backend so that `monitor` and `dry-run` cannot write even by
 //! mistake. The trait is deliberately small: load a text in one transaction, check a text,
-//! list our table, list the other tables (bypass watch).
+//! list our table, list the other tables (bypass watch), read our table's named counters (exact
+//! denied-packet counts for the alerts), and count our own successful loads (each replaces the
+//! table, and with it the counters).
 
 pub mod fake;
 pub mod nft;
@@ -59,6 +61,12 @@ pub trait Backend {
     async fn list_tables(&self) -> Result<Vec<TableRef>, BackendError>;
     /// One (foreign) table's stateless JSON listing; None when it is gone.
     async fn list_other(&self, table: &TableRef) -> Result<Option<Value>, BackendError>;
+    /// `nft -j list counters table inet zonegate`, as nft printed it (the listings above are
+    /// stateless, `-s`, so counter values come from here only); None when the table is missing.
+    async fn list_counters(&self) -> Result<Option<String>, BackendError>;
+    /// Successful loads through this backend so far. Every load replaces our table, which
+    /// restarts its counters at zero: the alerts' counter baseline must follow.
+    fn writes(&self) -> u64;
 }
 
 /// Reads through to the wrapped backend, refuses every write.
@@ -82,6 +90,12 @@ impl<B: Backend> Backend for ReadOnly<B> {
     }
     async fn list_other(&self, table: &TableRef) -> Result<Option<Value>, BackendError> {
         self.inner.list_other(table).await
+    }
+    async fn list_counters(&self) -> Result<Option<String>, BackendError> {
+        self.inner.list_counters().await
+    }
+    fn writes(&self) -> u64 {
+        0
     }
 }
 
@@ -120,6 +134,18 @@ impl<B: Backend> Backend for Kernel<B> {
         match self {
             Kernel::Write(b) => b.list_other(table).await,
             Kernel::Read(b) => b.list_other(table).await,
+        }
+    }
+    async fn list_counters(&self) -> Result<Option<String>, BackendError> {
+        match self {
+            Kernel::Write(b) => b.list_counters().await,
+            Kernel::Read(b) => b.list_counters().await,
+        }
+    }
+    fn writes(&self) -> u64 {
+        match self {
+            Kernel::Write(b) => b.writes(),
+            Kernel::Read(b) => b.writes(),
         }
     }
 }

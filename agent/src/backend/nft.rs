@@ -5,6 +5,8 @@
 use super::{parse_tables, Backend, BackendError, Receipt, TableRef};
 use serde_json::Value;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
@@ -19,12 +21,15 @@ const NFT_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct NftBackend {
     program: String,
+    /// Successful `nft -f` loads (shared by clones).
+    writes: Arc<AtomicU64>,
 }
 
 impl Default for NftBackend {
     fn default() -> Self {
         NftBackend {
             program: NFT.to_string(),
+            writes: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -100,6 +105,8 @@ impl NftBackend {
 impl Backend for NftBackend {
     async fn apply(&self, text: &str) -> Result<Receipt, BackendError> {
         let run = self.run(&["-f", "-"], Some(text)).await?;
+        // nft commits a file in one transaction: success means the table was replaced.
+        self.writes.fetch_add(1, Ordering::Relaxed);
         Ok(Receipt { pid: run.pid })
     }
 
@@ -129,5 +136,24 @@ impl Backend for NftBackend {
             &format!("table {} {}", table.family, table.name),
         )
         .await
+    }
+
+    async fn list_counters(&self) -> Result<Option<String>, BackendError> {
+        match self
+            .run(&["-j", "list", "counters", "table", FAMILY, TABLE], None)
+            .await
+        {
+            Ok(run) => Ok(Some(String::from_utf8_lossy(&run.stdout).into_owned())),
+            Err(BackendError::Failed { stderr, .. })
+                if stderr.contains("No such file or directory") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
     }
 }

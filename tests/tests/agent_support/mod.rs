@@ -19,6 +19,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 use zonegate_e2e::lab::{require_root, Lab, LabSpec, SegmentSpec, IP};
 
+pub mod receivers;
+
 /// The test policy: hosts ha (zone a, ens3) and hb (zone b, ens4); F-1 lets ha reach hb on
 /// tcp/7000-7001; M-1 lets hb manage the gateway on tcp/22; zone c (ens5) may reach nothing.
 pub const POLICY: &str = r#"version = 1
@@ -351,6 +353,12 @@ impl Running {
             .status()
             .expect("kill");
         assert!(status.success(), "kill -{sig}");
+    }
+
+    /// SIGKILL (no clean-up of any kind) and reap.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// SIGTERM and wait; returns the exit status code.
