@@ -16,6 +16,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo test (workspace)"
 cargo test --workspace --locked -- --test-threads="${ZONEGATE_TEST_THREADS:-4}"
 cleanup_stale_namespaces
+step "the performance suite in quick mode (checks that it works, not how fast)"
+bash scripts/bench.sh --quick
 
 # --- issue 7: scripts, the lab, the package, the real-systemd boot -----------------------------
 step "shellcheck scripts/*.sh and the boot script"
