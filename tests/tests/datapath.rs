@@ -750,51 +750,28 @@ fn lockdown_keeps_only_the_management_path() {
     let _ssh = TcpEcho::start(lab.gw(), sa("::", 22)).expect("ssh stand-in");
     let _mn = TcpEcho::start(lab.host(0), sa("::", 8443)).expect("echo mn");
     let _lg2 = TcpEcho::start(lab.host(2), sa("::", 7000)).expect("echo lg2");
-    assert!(
-        tcp_reachable(
-            lab.host(1),
-            Some(ip("10.20.0.50")),
-            sa("10.20.0.1", 22),
-            DENY_WAIT
+    for (src, dst, port, want, what) in [
+        ("10.20.0.50", "10.20.0.1", 22, true, "management v4"),
+        ("fd00:20::50", "fd00:20::1", 22, true, "management v6"),
+        ("10.20.0.20", "10.20.0.1", 22, false, "non-management host"),
+        (
+            "10.20.0.10",
+            "10.10.0.5",
+            8443,
+            false,
+            "forwarding in lockdown",
         ),
-        "management v4"
-    );
-    assert!(
-        tcp_reachable(
-            lab.host(1),
-            Some(ip("fd00:20::50")),
-            sa("fd00:20::1", 22),
-            DENY_WAIT
+        (
+            "10.20.0.20",
+            "10.20.2.5",
+            7000,
+            false,
+            "intra-zone forwarding in lockdown",
         ),
-        "management v6"
-    );
-    assert!(
-        !tcp_reachable(
-            lab.host(1),
-            Some(ip("10.20.0.20")),
-            sa("10.20.0.1", 22),
-            DENY_WAIT
-        ),
-        "non-management host"
-    );
-    assert!(
-        !tcp_reachable(
-            lab.host(1),
-            Some(ip("10.20.0.10")),
-            sa("10.10.0.5", 8443),
-            DENY_WAIT
-        ),
-        "forwarding in lockdown"
-    );
-    assert!(
-        !tcp_reachable(
-            lab.host(1),
-            Some(ip("10.20.0.20")),
-            sa("10.20.2.5", 7000),
-            DENY_WAIT
-        ),
-        "intra-zone forwarding in lockdown"
-    );
+    ] {
+        let got = tcp_reachable(lab.host(1), Some(ip(src)), sa(dst, port), DENY_WAIT);
+        assert_eq!(got, want, "{what}: {src} -> {dst}:{port}");
+    }
     // An established management session survives the switch from the full ruleset to lockdown.
     load(&lab, &ruleset(POLICY).text).expect("zonegate");
     let mut session = tcp_connect(
