@@ -395,6 +395,15 @@ fn agent_toml(run_dir: &Path, policy: &Path, gateway: &str) -> String {
          # The security team's view: every alert as a JSON line (the lab reads it back).\n\
          [alerts]\n\
          heartbeat_secs = 60\n\
+         # The matrix probes every zone from each host, which a gateway would rightly call a scan\n\
+         # and fold into summaries; the demo wants each attempt's own alert at once, and short\n\
+         # windows so summaries arrive while you watch.\n\
+         [alerts.denied_flows]\n\
+         window_secs = 5\n\
+         first_alerts_per_source = 1000\n\
+         scan_threshold = 1000\n\
+         alerts_per_minute = 6000\n\
+         sensitive_alerts_per_minute = 6000\n\
          [[alerts.sinks]]\n\
          kind = \"file\"\n\
          path = \"{}\"\n",
@@ -646,6 +655,7 @@ fn denied_step(
                 e["type"].as_str() == Some("denied-flow")
                     && e["details"]["from_zone"].as_str() == Some(DENIED_FROM_ZONE)
                     && e["details"]["dst"].as_str() == Some(dst_text.as_str())
+                    && e["details"]["dst_port"].as_u64() == Some(u64::from(DENIED_PORT))
             },
         )
     });
