@@ -5,7 +5,7 @@
 
 use crate::flowmap::{Dim, Elem, MapBuilder, MapKind};
 use crate::metadata::{FlowMeta, LogCode, Metadata, Reason, METADATA_FORMAT};
-use crate::model::{Endpoint, Gateway, IntraZone, Policy};
+use crate::model::{Endpoint, Flow, Gateway, IntraZone, Policy};
 use crate::names::{self, *};
 use crate::net::{from_int, Family, Range};
 use crate::validate::hex;
@@ -493,28 +493,14 @@ impl<'a> Compiler<'a> {
                     // New connections into a My Number (or other sensitive) zone are logged too;
                     // the log sits between the lookup and the accept, so only matches are logged.
                     let mut log_accept: Option<String> = None;
-                    // Each flow's address ranges once, not once per map kind below.
-                    let ends: Vec<(Vec<Range>, Vec<Range>)> = flows
-                        .iter()
-                        .map(|f| {
-                            (
-                                self.policy.endpoint_ranges(&f.from),
-                                self.policy.endpoint_ranges(&f.to),
-                            )
-                        })
-                        .collect();
+                    let ends = flow_ends(self.policy, &flows);
                     for kind in [
                         MapKind::Ports(Family::V4),
                         MapKind::Ports(Family::V6),
                         MapKind::Icmp(Family::V4),
                         MapKind::Icmp(Family::V6),
                     ] {
-                        let mut mb = MapBuilder::default();
-                        for (f, (src, dst)) in flows.iter().zip(&ends) {
-                            let boxes = crate::flowmap::flow_boxes(kind, src, dst, &f.specs);
-                            mb.add(&f.id, f.mark, boxes);
-                        }
-                        let elems = mb.finish();
+                        let elems = map_elems(&ends, kind);
                         if elems.is_empty() {
                             continue;
                         }
@@ -649,22 +635,9 @@ impl<'a> Compiler<'a> {
                         (MapKind::OutIcmp(Family::V6), "goi6"),
                     ]
                 };
-                let ends: Vec<(Vec<Range>, Vec<Range>)> = flows
-                    .iter()
-                    .map(|f| {
-                        (
-                            self.policy.endpoint_ranges(&f.from),
-                            self.policy.endpoint_ranges(&f.to),
-                        )
-                    })
-                    .collect();
+                let ends = flow_ends(self.policy, &flows);
                 for (kind, tag) in kinds {
-                    let mut mb = MapBuilder::default();
-                    for (f, (src, dst)) in flows.iter().zip(&ends) {
-                        let boxes = crate::flowmap::flow_boxes(kind, src, dst, &f.specs);
-                        mb.add(&f.id, f.mark, boxes);
-                    }
-                    let elems = mb.finish();
+                    let elems = map_elems(&ends, kind);
                     if elems.is_empty() {
                         continue;
                     }
@@ -849,6 +822,33 @@ impl<'a> Compiler<'a> {
             },
         }
     }
+}
+
+/// Flows in id order with their address ranges, computed once for all the map kinds they fill.
+fn flow_ends<'f>(policy: &Policy, flows: &[&'f Flow]) -> Vec<(&'f Flow, Vec<Range>, Vec<Range>)> {
+    flows
+        .iter()
+        .map(|f| {
+            (
+                *f,
+                policy.endpoint_ranges(&f.from),
+                policy.endpoint_ranges(&f.to),
+            )
+        })
+        .collect()
+}
+
+/// The disjoint elements of one map (earlier ids own overlaps; see flowmap.rs).
+fn map_elems(ends: &[(&Flow, Vec<Range>, Vec<Range>)], kind: MapKind) -> Vec<Elem> {
+    let mut mb = MapBuilder::default();
+    for (f, src, dst) in ends {
+        mb.add(
+            &f.id,
+            f.mark,
+            crate::flowmap::flow_boxes(kind, src, dst, &f.specs),
+        );
+    }
+    mb.finish()
 }
 
 /// Renders an address for messages (used by explain).
