@@ -38,12 +38,16 @@ pub enum AgentError {
 /// What the agent loaded and how the kernel listed it.
 #[derive(Debug, Clone)]
 pub struct Current {
+    /// Its `baseline` (the read-back listing) is the one copy the agent keeps: None while no
+    /// clean read-back was possible (a writer raced every attempt).
     pub lkg: LastKnownGood,
-    /// None while no clean read-back was possible (a writer raced every attempt).
-    pub baseline: Option<TableState>,
 }
 
 impl Current {
+    pub fn baseline(&self) -> Option<&TableState> {
+        self.lkg.baseline.as_ref()
+    }
+
     pub fn revision(&self) -> &str {
         &self.lkg.revision
     }
@@ -171,7 +175,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
 
     /// Drift of the live table from the baseline (None when there is no baseline).
     pub async fn compare(&self) -> Result<Option<Drift>, AgentError> {
-        let Some(baseline) = self.current.as_ref().and_then(|c| c.baseline.as_ref()) else {
+        let Some(baseline) = self.current.as_ref().and_then(Current::baseline) else {
             return Ok(None);
         };
         let observed = self.observe().await?;
@@ -229,7 +233,6 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
                     // The text is loaded, but no clean baseline: keep trying from the loop.
                     self.current = Some(Current {
                         lkg: self.lkg_for(compiled, None),
-                        baseline: None,
                     });
                 }
                 return Err(e.into());
@@ -264,10 +267,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
         let report = self
             .run_upkeep(lkg.flows.clone(), lkg.retired_marks.clone(), window)
             .await;
-        self.current = Some(Current {
-            lkg,
-            baseline: Some(verified.baseline.clone()),
-        });
+        self.current = Some(Current { lkg });
         self.stats.applies += 1;
         self.stats.last_apply = Some(now_text());
         if !expired_now.is_empty() {
@@ -367,10 +367,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
                 current: lkg.metadata.clone(),
             })),
         });
-        self.current = Some(Current {
-            baseline: Some(v.baseline),
-            lkg,
-        });
+        self.current = Some(Current { lkg });
         Ok(())
     }
 
@@ -412,10 +409,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
                 .unwrap_or_default(),
         };
         self.state.store_lkg(&lkg)?;
-        self.current = Some(Current {
-            lkg,
-            baseline: Some(v.baseline),
-        });
+        self.current = Some(Current { lkg });
         self.stats.applies += 1;
         self.stats.last_apply = Some(now_text());
         self.events.emit(EventKind::LockdownApplied {
@@ -429,13 +423,15 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
     /// Restores the baseline in one transaction and runs conntrack upkeep with the tamper
     /// window's new connections.
     pub async fn restore(&mut self, window: Vec<CtEntry>) -> Restore {
-        let Some(cur) = self.current.clone() else {
+        let Some(cur) = self.current.as_ref() else {
             return Restore::NoBaseline;
         };
-        let expected = cur.baseline.clone();
+        // Borrowed, not cloned: a 10,000-host baseline is megabytes, and restores come in bursts.
+        let expected = cur.lkg.baseline.as_ref();
+        let had_baseline = expected.is_some();
         // One attempt when the expected listing is known; establishing a first baseline after a
         // raced apply may take the usual retries.
-        let attempts = if expected.is_some() {
+        let attempts = if had_baseline {
             1
         } else {
             crate::apply::MAX_ATTEMPTS
@@ -444,7 +440,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
             &self.kernel,
             &mut self.watch,
             &cur.lkg.ruleset_text,
-            expected.as_ref(),
+            expected,
             false,
             attempts,
         )
@@ -453,18 +449,19 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
         match result {
             Ok(v) => {
                 self.note_verified(&v);
-                if expected.is_none() {
+                let Some(cur) = self.current.as_mut() else {
+                    return Restore::NoBaseline;
+                };
+                if !had_baseline {
                     // First clean read-back after a raced apply: it becomes the baseline.
-                    let mut lkg = cur.lkg.clone();
-                    lkg.baseline = Some(v.baseline.clone());
-                    if let Err(e) = self.state.store_lkg(&lkg) {
+                    cur.lkg.baseline = Some(v.baseline.clone());
+                    if let Err(e) = self.state.store_lkg(&cur.lkg) {
                         self.apply_failed("store last-known-good", &e.to_string());
                     }
-                    self.current = Some(Current {
-                        lkg,
-                        baseline: Some(v.baseline.clone()),
-                    });
                 }
+                let Some(cur) = self.current.as_ref() else {
+                    return Restore::NoBaseline;
+                };
                 let flows = cur.lkg.flows.clone();
                 let retired = cur.lkg.retired_marks.clone();
                 let report = self.run_upkeep(flows, retired, window).await;
@@ -590,7 +587,8 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
         }
         let revision = compiled.ruleset.metadata.revision.clone();
         let same = self.current.as_ref().is_some_and(|c| {
-            c.baseline.is_some() && c.lkg.ruleset_sha256 == compiled.ruleset.metadata.ruleset_sha256
+            c.baseline().is_some()
+                && c.lkg.ruleset_sha256 == compiled.ruleset.metadata.ruleset_sha256
         });
         if same && !force {
             return PolicyOutcome::Unchanged { revision };

@@ -221,6 +221,7 @@ mod tests {
             pid,
             comm: comm.to_string(),
             touched_ours: true,
+            notices: Default::default(),
         }
     }
 

@@ -353,10 +353,7 @@ async fn one_shot_apply(
         }
     };
     if let Some(l) = &lkg {
-        agent.current = Some(Current {
-            baseline: l.baseline.clone(),
-            lkg: l.clone(),
-        });
+        agent.current = Some(Current { lkg: l.clone() });
     }
     let outcome = agent
         .apply_policy_file(

@@ -23,10 +23,13 @@ use crate::config::{AgentConfig, Mode};
 use crate::conntrack;
 use crate::control::{self, Request, Response};
 use crate::debounce::{Burst, Limiter, RestoreCap};
+use crate::drift::{diff, notice_lines};
 use crate::events::{ApplyReason, ConntrackReport, EventKind, Events, Writer};
+use crate::listing::TableState;
 use crate::netlink::conntrack::CtEntry;
 use crate::netlink::link::{self, LinkEvents};
 use crate::netlink::nftables::{Batch, GenWatch, NftMonitor};
+use crate::netlink::notices::Pending;
 use crate::notify::Notifier;
 use crate::plan;
 use crate::policy_source;
@@ -56,6 +59,8 @@ const PERIODIC: &str = "periodic-compare";
 /// Most time a clean stop gives the alert sinks to deliver what is queued (the rest stays on
 /// disk for the next start).
 const STOP_DELIVERY: Duration = Duration::from_secs(1);
+/// Foreign transactions whose notices are kept for one compare.
+const MAX_NOTICE_TXNS: usize = 16;
 /// Restores in a row that do not converge before the agent stops restoring for a minute.
 const NOT_CONVERGING_MAX: u32 = 3;
 /// Most tamper-window connections remembered.
@@ -64,6 +69,17 @@ const WINDOW_MAX: usize = 100_000;
 const DAILY: Duration = Duration::from_secs(24 * 3600);
 
 type Core = Agent<Kernel<NftBackend>, AnyWatch>;
+type ListingResult = Result<Option<TableState>, String>;
+
+/// A full compare in flight. Its listing (70 ms for a 10,000-host table, plus parsing) is taken
+/// off the loop so that a tamper arriving meanwhile is repaired at once, not after it.
+struct Inflight {
+    id: u64,
+    abort: [tokio::task::AbortHandle; 2],
+    cause: Option<&'static str>,
+    /// The check at the quiet end of a burst (drift-restored when clean).
+    burst_end: bool,
+}
 type ControlMsg = (Request, oneshot::Sender<Response>);
 
 /// A pending `apply --confirm`.
@@ -86,6 +102,22 @@ pub struct Daemon {
     /// A foreign transaction named our table during an active burst: restore without listing
     /// first (the burst's diff is already reported).
     fast_restore: bool,
+    /// A foreign transaction named our table outside a burst (enforce): repair at once, with
+    /// a listing started just before the repair as the evidence.
+    repair_first: bool,
+    /// What the kernel's notices said those transactions did (evidence when the listing came
+    /// after the repair).
+    notices: Vec<Pending>,
+    /// A listing, compile or apply ran since the heap was last trimmed.
+    heap_dirty: bool,
+    /// The full compare whose listing is being taken off the loop, if any.
+    inflight: Option<Inflight>,
+    /// Where finished listings arrive (`run` holds the receiver).
+    listings: mpsc::UnboundedSender<(u64, ListingResult)>,
+    listings_rx: Option<mpsc::UnboundedReceiver<(u64, ListingResult)>>,
+    next_listing: u64,
+    /// A compare was asked for while one was in flight: run another when it is in.
+    compare_again: Option<&'static str>,
     last_writer: Option<Writer>,
     reported_drift: Option<String>,
     scan_at: Option<Instant>,
@@ -158,6 +190,7 @@ pub fn build(cfg: AgentConfig, events: Events) -> Core {
 impl Daemon {
     pub fn new(agent: Core, alerting: Option<Alerting>) -> Daemon {
         let cap = RestoreCap::new(agent.cfg.max_restores_per_minute);
+        let (listings, listings_rx) = mpsc::unbounded_channel();
         Daemon {
             agent,
             limiter: Limiter::new(COMPARE_GAP),
@@ -170,6 +203,14 @@ impl Daemon {
             window_open: false,
             window: Vec::new(),
             fast_restore: false,
+            repair_first: false,
+            notices: Vec::new(),
+            heap_dirty: true,
+            inflight: None,
+            listings,
+            listings_rx: Some(listings_rx),
+            next_listing: 0,
+            compare_again: None,
             last_writer: None,
             reported_drift: None,
             scan_at: None,
@@ -216,10 +257,7 @@ impl Daemon {
         if let Some(l) = &lkg {
             if l.baseline.is_some() && l.baseline == live {
                 self.agent.stats.last_apply = Some(l.applied_at.clone());
-                self.agent.current = Some(Current {
-                    baseline: l.baseline.clone(),
-                    lkg: l.clone(),
-                });
+                self.agent.current = Some(Current { lkg: l.clone() });
             }
         }
         match compiled {
@@ -348,8 +386,9 @@ impl Daemon {
                 });
             }
         }
-        if let Some(l) = base_lkg {
-            self.agent.current = Some(Current { lkg: l, baseline });
+        if let Some(mut l) = base_lkg {
+            l.baseline = baseline;
+            self.agent.current = Some(Current { lkg: l });
         }
     }
 
@@ -368,7 +407,7 @@ impl Daemon {
         });
         s.revision = a.current.as_ref().map(|c| c.lkg.revision.clone());
         s.ruleset_sha256 = a.current.as_ref().map(|c| c.lkg.ruleset_sha256.clone());
-        s.baseline_verified = a.current.as_ref().is_some_and(|c| c.baseline.is_some());
+        s.baseline_verified = a.current.as_ref().is_some_and(|c| c.baseline().is_some());
         s.last_apply = a.stats.last_apply.clone();
         s.applies = a.stats.applies;
         s.drift_count = a.stats.drift_count;
@@ -489,6 +528,9 @@ impl Daemon {
             if g.pid != me && !self.agent.own_pids.contains(&g.pid) {
                 first_foreign.get_or_insert(i);
                 touched |= g.touched_ours;
+                if g.touched_ours && self.notices.len() < MAX_NOTICE_TXNS {
+                    self.notices.push(g.notices.clone());
+                }
                 if g.touched_ours || self.last_writer.is_none() {
                     self.last_writer = Some(Writer {
                         pid: g.pid,
@@ -506,7 +548,9 @@ impl Daemon {
         if first_foreign.is_some() {
             self.window_open = true;
             if touched {
-                self.fast_restore |= self.burst.active() && self.mode() == Mode::Enforce;
+                let enforce = self.mode() == Mode::Enforce;
+                self.fast_restore |= self.burst.active() && enforce;
+                self.repair_first |= !self.burst.active() && enforce;
                 self.schedule_compare_for(now, "netlink-event");
             } else {
                 // Another table changed: our table is compared too, just not in a hurry.
@@ -531,12 +575,24 @@ impl Daemon {
         }
     }
 
+    /// Gives back the heap of the last listing or compile, once no tamper burst is running
+    /// (inside one, the next repair would only fault the same pages in again).
+    fn trim_heap(&mut self) {
+        if self.heap_dirty && !self.burst.active() {
+            self.heap_dirty = false;
+            crate::memory::release_free_heap();
+        }
+    }
+
     /// Compares the live table with the baseline and repairs it (enforce).
     async fn compare(&mut self) {
+        self.heap_dirty = true;
         let now = Instant::now();
         self.limiter.ran(now);
         self.compare_at = None;
         let cause = self.compare_cause.take();
+        let notices = std::mem::take(&mut self.notices);
+        let repair_first = std::mem::take(&mut self.repair_first);
         if self.mode() == Mode::Enforce {
             match &self.agent.current {
                 None => {
@@ -552,8 +608,9 @@ impl Daemon {
                     }
                     return;
                 }
-                Some(c) if c.baseline.is_none() => {
+                Some(c) if c.baseline().is_none() => {
                     // A raced apply: restoring establishes the baseline.
+                    self.cancel_listing();
                     let window = std::mem::take(&mut self.window);
                     if let Restore::Raced = self.agent.restore(window).await {
                         self.schedule_compare(Instant::now());
@@ -564,21 +621,98 @@ impl Daemon {
             }
         }
         let enforce = self.mode() == Mode::Enforce;
-        if std::mem::take(&mut self.fast_restore) && enforce && self.burst.active() {
+        let fast = std::mem::take(&mut self.fast_restore) && enforce && self.burst.active();
+        if fast {
             // Mid-burst: the burst's diff is reported; repair first, the read-back verifies.
             self.burst.drift(now);
             self.restore_now(now, "tamper continues (mid-burst repair)".into())
                 .await;
             return;
         }
-        let drift = match self.agent.compare().await {
-            Ok(Some(d)) => d,
-            Ok(None) => return,
+        if repair_first && enforce {
+            self.repair_then_report(now, cause, notices).await;
+            return;
+        }
+        if self.inflight.is_some() {
+            // That listing may predate what asked for this compare: another follows it.
+            self.compare_again.get_or_insert(cause.unwrap_or(PERIODIC));
+            return;
+        }
+        self.start_listing(cause, false);
+    }
+
+    /// Starts a full compare: the listing runs off the loop and arrives in `compared`.
+    fn start_listing(&mut self, cause: Option<&'static str>, burst_end: bool) {
+        let listing = match self.agent.kernel.reader().start_list_table() {
+            Ok(l) => l,
             Err(e) => {
                 warn!(error = %e, "Cannot compare the table.");
                 return;
             }
         };
+        self.next_listing += 1;
+        let id = self.next_listing;
+        let tx = self.listings.clone();
+        let inner = listing.abort_handle();
+        let forward = tokio::spawn(async move {
+            let r = listing.await.unwrap_or_else(|e| Err(e.to_string()));
+            let _ = tx.send((id, r));
+        });
+        self.inflight = Some(Inflight {
+            id,
+            abort: [inner, forward.abort_handle()],
+            cause,
+            burst_end,
+        });
+    }
+
+    /// Drops the compare in flight: the kernel is about to be written, so its listing is stale.
+    fn cancel_listing(&mut self) {
+        if let Some(i) = self.inflight.take() {
+            for a in i.abort {
+                a.abort();
+            }
+        }
+    }
+
+    /// A full compare's listing is in: report and repair drift, or end the burst.
+    async fn compared(&mut self, id: u64, result: ListingResult) {
+        if self.inflight.as_ref().is_none_or(|i| i.id != id) {
+            return; // cancelled
+        }
+        let Some(inflight) = self.inflight.take() else {
+            return;
+        };
+        self.heap_dirty = true;
+        let now = Instant::now();
+        if inflight.burst_end {
+            self.burst_checked(result, now);
+        } else {
+            self.compared_full(result, inflight.cause, now).await;
+        }
+        if let Some(cause) = self.compare_again.take() {
+            self.schedule_compare_for(now, cause);
+        }
+    }
+
+    async fn compared_full(
+        &mut self,
+        result: ListingResult,
+        cause: Option<&'static str>,
+        now: Instant,
+    ) {
+        let observed = match result {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(error = %e, "Cannot compare the table.");
+                return;
+            }
+        };
+        let Some(baseline) = self.baseline() else {
+            return;
+        };
+        let drift = diff(Some(baseline), observed.as_ref());
+        let enforce = self.mode() == Mode::Enforce;
         if drift.is_empty() {
             self.reported_drift = None;
             if !self.burst.active() {
@@ -592,25 +726,16 @@ impl Daemon {
         if new_burst {
             self.burst_summaries.clear();
         }
-        if self.burst_summaries.len() < 20 && !self.burst_summaries.contains(&summary) {
-            self.burst_summaries.push(summary.clone());
-        }
         if new_burst && (enforce || self.reported_drift.as_deref() != Some(summary.as_str())) {
-            self.agent.stats.drift_count += 1;
-            self.agent.stats.last_drift = Some(summary.clone());
-            self.agent.stats.last_drift_at = Some(jiff::Timestamp::now().to_string());
             self.burst_report = ConntrackReport::default();
-            self.reported_drift = Some(summary.clone());
-            let diff = drift.diff_text();
-            self.burst_diff = Some(diff.clone());
-            self.agent.events.emit(EventKind::DriftDetected {
-                summary: summary.clone(),
-                changes: drift.lines(),
-                diff,
-                writer: self.last_writer.clone(),
-                repairing: enforce,
-                detected_by: Some(cause.unwrap_or(PERIODIC).to_string()),
-            });
+            self.report_drift(
+                summary.clone(),
+                drift.lines(),
+                drift.diff_text(),
+                cause.unwrap_or(PERIODIC),
+            );
+        } else {
+            self.note_summary(&summary);
         }
         if !enforce {
             return;
@@ -618,8 +743,102 @@ impl Daemon {
         self.restore_now(now, summary).await;
     }
 
+    /// Repairs first, reports after: the tamper of a large table is undone in the time of one
+    /// load instead of a listing, a compare and a load. The evidence is a listing started just
+    /// before the repair (nft lists a consistent generation, so it shows the tamper unless the
+    /// repair committed first); failing that, what the kernel's change notices said.
+    async fn repair_then_report(
+        &mut self,
+        now: Instant,
+        cause: Option<&'static str>,
+        notices: Vec<Pending>,
+    ) {
+        self.cancel_listing();
+        let snapshot = match &self.agent.kernel {
+            Kernel::Write(b) => b
+                .start_list_table()
+                .inspect_err(|e| warn!(error = %e, "Cannot list the table before repairing it."))
+                .ok(),
+            Kernel::Read(_) => None,
+        };
+        self.burst.drift(now);
+        self.burst_summaries.clear();
+        self.burst_report = ConntrackReport::default();
+        let from_notices = notice_lines(&notices, self.baseline());
+        self.restore_now(now, summary_of(&from_notices)).await;
+        let observed = match snapshot {
+            Some(task) => match task.await {
+                Ok(Ok(state)) => Some(state),
+                Ok(Err(e)) => {
+                    warn!(error = %e, "Listing the table before the repair failed.");
+                    None
+                }
+                Err(e) => {
+                    warn!(error = %e, "Listing the table before the repair failed.");
+                    None
+                }
+            },
+            None => None,
+        };
+        let drift = observed.map(|o| diff(self.baseline(), o.as_ref()));
+        match drift {
+            Some(d) if !d.is_empty() => self.report_drift(
+                d.summary(),
+                d.lines(),
+                d.diff_text(),
+                cause.unwrap_or(PERIODIC),
+            ),
+            _ => {
+                let mut diff = String::from(
+                    "The table was listed after the repair (or the write changed nothing visible); \
+                     the kernel's change notices for table inet zonegate said:\n",
+                );
+                for l in &from_notices {
+                    diff.push_str(l);
+                    diff.push('\n');
+                }
+                self.report_drift(
+                    summary_of(&from_notices),
+                    from_notices,
+                    diff,
+                    cause.unwrap_or(PERIODIC),
+                );
+            }
+        }
+    }
+
+    fn baseline(&self) -> Option<&TableState> {
+        self.agent.current.as_ref().and_then(Current::baseline)
+    }
+
+    fn note_summary(&mut self, summary: &str) {
+        if self.burst_summaries.len() < 20 && !self.burst_summaries.iter().any(|s| s == summary) {
+            self.burst_summaries.push(summary.to_string());
+        }
+    }
+
+    /// Counts a new drift and raises its event.
+    fn report_drift(&mut self, summary: String, changes: Vec<String>, diff: String, cause: &str) {
+        self.note_summary(&summary);
+        let enforce = self.mode() == Mode::Enforce;
+        self.agent.stats.drift_count += 1;
+        self.agent.stats.last_drift = Some(summary.clone());
+        self.agent.stats.last_drift_at = Some(jiff::Timestamp::now().to_string());
+        self.reported_drift = Some(summary.clone());
+        self.burst_diff = Some(diff.clone());
+        self.agent.events.emit(EventKind::DriftDetected {
+            summary,
+            changes,
+            diff,
+            writer: self.last_writer.clone(),
+            repairing: enforce,
+            detected_by: Some(cause.to_string()),
+        });
+    }
+
     /// Restores the baseline (within the per-minute cap) and handles the outcome.
     async fn restore_now(&mut self, now: Instant, summary: String) {
+        self.cancel_listing();
         if !self.cap.allow(now) {
             if !self.cap.reported {
                 self.cap.reported = true;
@@ -671,33 +890,63 @@ impl Daemon {
         self.burst.drift(Instant::now());
     }
 
-    /// A burst went quiet: confirm the table is clean and report the repair.
-    async fn end_burst(&mut self) {
+    /// A burst went quiet: confirm the table is clean (off the loop) and report the repair.
+    /// The burst stays open until that check is in, so a tamper meanwhile belongs to it.
+    fn end_burst(&mut self) {
         let now = Instant::now();
-        let Some(len) = self.burst.end_if_quiet(now) else {
-            return;
-        };
-        self.window_open = false;
-        self.window.clear();
-        if self.mode() != Mode::Enforce {
+        if self.burst.ends_at().is_none_or(|end| now < end) {
             return;
         }
-        let clean = matches!(self.agent.compare().await, Ok(Some(d)) if d.is_empty());
-        if clean {
-            self.agent.stats.repairs += 1;
-            self.agent.events.emit(EventKind::DriftRestored {
-                restores: self.burst.restores,
-                burst_ms: len.as_millis() as u64,
-                conntrack: std::mem::take(&mut self.burst_report),
-                summaries: std::mem::take(&mut self.burst_summaries),
-                diff: self.burst_diff.take(),
-            });
-        } else {
-            self.schedule_compare(now);
+        if self.mode() != Mode::Enforce {
+            self.end_quiet_burst(now);
+            return;
+        }
+        self.cancel_listing();
+        self.start_listing(None, true);
+        if self.inflight.is_none() {
+            // Cannot even list: look again after another quiet period.
+            self.burst.drift(now);
         }
     }
 
+    /// Ends the burst; its length.
+    fn end_quiet_burst(&mut self, now: Instant) -> Option<Duration> {
+        let len = self.burst.end_if_quiet(now)?;
+        self.window_open = false;
+        self.window.clear();
+        Some(len)
+    }
+
+    /// The end-of-burst check is in.
+    fn burst_checked(&mut self, result: ListingResult, now: Instant) {
+        let clean = match (&result, self.baseline()) {
+            (Ok(Some(observed)), Some(baseline)) => observed == baseline,
+            _ => false,
+        };
+        if !clean {
+            if let Err(e) = result {
+                warn!(error = %e, "Cannot confirm the repair; looking again.");
+                self.burst.drift(now);
+            } else {
+                self.schedule_compare(now);
+            }
+            return;
+        }
+        let Some(len) = self.end_quiet_burst(now) else {
+            return;
+        };
+        self.agent.stats.repairs += 1;
+        self.agent.events.emit(EventKind::DriftRestored {
+            restores: self.burst.restores,
+            burst_ms: len.as_millis() as u64,
+            conntrack: std::mem::take(&mut self.burst_report),
+            summaries: std::mem::take(&mut self.burst_summaries),
+            diff: self.burst_diff.take(),
+        });
+    }
+
     async fn scan(&mut self) {
+        self.heap_dirty = true;
         let now = Instant::now();
         self.last_scan = Some(now);
         self.scan_at = None;
@@ -754,6 +1003,8 @@ impl Daemon {
         plan_hash: Option<&str>,
         force: bool,
     ) -> PolicyOutcome {
+        self.heap_dirty = true;
+        self.cancel_listing();
         if self.mode() != Mode::Enforce {
             let compiled = policy_source::load(
                 &self.agent.cfg.policy,
@@ -796,6 +1047,8 @@ impl Daemon {
     }
 
     async fn rollback(&mut self, previous: Option<LastKnownGood>) {
+        self.heap_dirty = true;
+        self.cancel_listing();
         match previous {
             Some(l) => {
                 self.reconcile_denied().await;
@@ -885,6 +1138,9 @@ impl Daemon {
 
     /// The main loop; returns when asked to stop.
     pub async fn run(mut self, control: Option<tokio::net::UnixListener>) {
+        let Some(mut listings_rx) = self.listings_rx.take() else {
+            return;
+        };
         let (ctl_tx, mut ctl_rx) = mpsc::channel::<ControlMsg>(16);
         if let Some(listener) = control {
             let status = self.status.clone();
@@ -952,6 +1208,7 @@ impl Daemon {
             Some(c) => format!("{} revision {}", self.mode().as_str(), c.revision()),
             None => format!("{} without a ruleset", self.mode().as_str()),
         };
+        self.trim_heap();
         self.notifier.ready(&ready);
         info!(mode = self.mode().as_str(), "Watching.");
         loop {
@@ -963,7 +1220,11 @@ impl Daemon {
                     denied_tick = Some(i);
                 }
             }
-            let burst_end = self.burst.ends_at();
+            // While the end-of-burst check is in flight, its result ends the burst.
+            let burst_end = self
+                .burst
+                .ends_at()
+                .filter(|_| !self.inflight.as_ref().is_some_and(|i| i.burst_end));
             let confirm_at = self.confirm.as_ref().map(|c| c.deadline);
             tokio::select! {
                 biased;
@@ -978,6 +1239,9 @@ impl Daemon {
                 }
                 _ = tokio::time::sleep_until(tokio_at(self.compare_at)), if self.compare_at.is_some() => {
                     self.compare().await;
+                }
+                Some((id, listing)) = listings_rx.recv() => {
+                    self.compared(id, listing).await;
                 }
                 _ = hup.recv() => {
                     let o = self.reload(ApplyReason::Reload, None, false).await;
@@ -1038,7 +1302,7 @@ impl Daemon {
                     }
                 }
                 _ = tokio::time::sleep_until(tokio_at(burst_end)), if burst_end.is_some() => {
-                    self.end_burst().await;
+                    self.end_burst();
                 }
                 _ = tokio::time::sleep_until(tokio_at(self.scan_at)), if self.scan_at.is_some() => {
                     self.scan().await;
@@ -1072,6 +1336,7 @@ impl Daemon {
             }
             self.sync_alerts().await;
             self.refresh_status();
+            self.trim_heap();
         }
         self.notifier.stopping();
         info!("Stopping; the ruleset stays loaded.");
@@ -1079,6 +1344,15 @@ impl Daemon {
             // Off the runtime's thread: the sinks get a moment, the queue is flushed to disk.
             let _ = tokio::task::spawn_blocking(move || a.stop(STOP_DELIVERY)).await;
         }
+    }
+}
+
+/// One line for a list of notice lines.
+fn summary_of(lines: &[String]) -> String {
+    match lines.len() {
+        0 => "a foreign write to table inet zonegate with no visible change".into(),
+        1..=3 => lines.join("; "),
+        n => format!("{}; ... ({} more)", lines[..3].join("; "), n - 3),
     }
 }
 

@@ -4,6 +4,7 @@
 //! values; the agent calls it with the read-back baseline and a fresh listing.
 
 use crate::listing::{canonical, element_text, ChainState, Rule, SetState, TableState};
+use crate::netlink::notices::{policy_name, Notice, NoticeKind, Pending};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -268,6 +269,92 @@ impl fmt::Display for Drift {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.lines().join("\n"))
     }
+}
+
+/// What foreign transactions did to our table according to the kernel's change notices, in
+/// the words of a [`Drift`] where they can be the same ("chain forward: rule added",
+/// "set src4: element removed", "chain forward: policy drop -> accept"). Used when no listing
+/// shows the tamper: the repair came before the listing, or the write changed nothing visible.
+/// `baseline` supplies what a chain's policy was.
+pub fn notice_lines(txns: &[Pending], baseline: Option<&TableState>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut more = 0u32;
+    for t in txns {
+        more = more.saturating_add(t.more);
+        let deleted = t.notices.iter().any(|n| n.kind == NoticeKind::TableDeleted);
+        for n in &t.notices {
+            // Deleting the table removes everything in it: one line says it.
+            let consequence = matches!(
+                n.kind,
+                NoticeKind::ChainDeleted
+                    | NoticeKind::RuleRemoved
+                    | NoticeKind::SetDeleted
+                    | NoticeKind::ElementsRemoved
+                    | NoticeKind::ObjectDeleted
+                    | NoticeKind::FlowtableDeleted
+            );
+            if deleted && consequence {
+                continue;
+            }
+            if let Some(line) = notice_line(n, baseline) {
+                if !out.contains(&line) {
+                    out.push(line);
+                }
+            }
+        }
+    }
+    if more > 0 {
+        out.push(format!("... and {more} more change notice(s)"));
+    }
+    out
+}
+
+/// " (9 rules)" after a line that stands for more than one change.
+fn counted(n: &Notice, what: &str) -> String {
+    if n.count == 1 {
+        String::new()
+    } else {
+        format!(" ({} {what})", n.count)
+    }
+}
+
+fn notice_line(n: &Notice, baseline: Option<&TableState>) -> Option<String> {
+    let o = &n.object;
+    Some(match n.kind {
+        NoticeKind::TableDeleted => "table inet zonegate deleted (missing until repaired)".into(),
+        NoticeKind::TableDeclared => return None, // `add table` of an existing table is a no-op
+        NoticeKind::ChainDeclared => {
+            let before = baseline
+                .and_then(|b| b.chains.get(o))
+                .and_then(|c| c.attrs.get("policy"))
+                .map(|v| show(Some(v)));
+            match (n.policy.map(policy_name), before) {
+                (Some(now), Some(before)) if before != now => {
+                    format!("chain {o}: policy {before} -> {now}")
+                }
+                (Some(now), None) => format!("chain {o}: declared with policy {now}"),
+                _ => format!("chain {o}: declared or changed"),
+            }
+        }
+        NoticeKind::ChainDeleted => format!("chain {o}: deleted"),
+        NoticeKind::RuleAdded => match (n.count, n.handle) {
+            (1, Some(h)) => format!("chain {o}: rule added (handle {h})"),
+            _ => format!("chain {o}: rule added{}", counted(n, "rules")),
+        },
+        NoticeKind::RuleRemoved => format!("chain {o}: rule removed{}", counted(n, "rules")),
+        NoticeKind::SetDeclared => format!("set {o}: declared or changed"),
+        NoticeKind::SetDeleted => format!("set {o}: deleted"),
+        NoticeKind::ElementsAdded => {
+            format!("set {o}: element added{}", counted(n, "elements"))
+        }
+        NoticeKind::ElementsRemoved => {
+            format!("set {o}: element removed{}", counted(n, "elements"))
+        }
+        NoticeKind::ObjectDeclared => format!("object {o}: declared or changed"),
+        NoticeKind::ObjectDeleted => format!("object {o}: deleted"),
+        NoticeKind::FlowtableDeclared => format!("flowtable {o}: declared or changed"),
+        NoticeKind::FlowtableDeleted => format!("flowtable {o}: deleted"),
+    })
 }
 
 /// What changed from `baseline` to `observed` (None: table missing).
@@ -668,5 +755,60 @@ mod tests {
         let lines = d.lines();
         assert_eq!(lines.len(), MAX_LINES + 1);
         assert!(lines[MAX_LINES].contains("70 more"));
+    }
+
+    fn notice(kind: NoticeKind, object: &str, count: u32) -> Notice {
+        Notice {
+            kind,
+            object: object.into(),
+            count,
+            handle: None,
+            policy: None,
+        }
+    }
+
+    #[test]
+    fn notices_read_like_a_diff() {
+        let b = base();
+        let mut policy = notice(NoticeKind::ChainDeclared, "forward", 1);
+        policy.policy = Some(1);
+        let mut rule = notice(NoticeKind::RuleAdded, "forward", 1);
+        rule.handle = Some(41);
+        let txn = Pending {
+            notices: vec![
+                rule,
+                notice(NoticeKind::ElementsRemoved, "src4", 2),
+                notice(NoticeKind::RuleRemoved, "antispoof", 9),
+                policy,
+                notice(NoticeKind::TableDeclared, "", 1),
+            ],
+            more: 3,
+        };
+        assert_eq!(
+            notice_lines(&[txn], Some(&b)),
+            vec![
+                "chain forward: rule added (handle 41)",
+                "set src4: element removed (2 elements)",
+                "chain antispoof: rule removed (9 rules)",
+                "chain forward: policy drop -> accept",
+                "... and 3 more change notice(s)",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_deleted_table_is_one_line() {
+        let txn = Pending {
+            notices: vec![
+                notice(NoticeKind::RuleRemoved, "forward", 20),
+                notice(NoticeKind::ElementsRemoved, "src4", 2),
+                notice(NoticeKind::TableDeleted, "", 1),
+            ],
+            more: 0,
+        };
+        assert_eq!(
+            notice_lines(&[txn.clone(), txn], Some(&base())),
+            vec!["table inet zonegate deleted (missing until repaired)"]
+        );
     }
 }

@@ -19,6 +19,7 @@ pub mod debounce;
 pub mod drift;
 pub mod events;
 pub mod listing;
+pub mod memory;
 pub mod metrics;
 pub mod netlink;
 pub mod notify;

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use zonegate_agent::netlink::nftables::{parse_into, Batch};
+use zonegate_agent::netlink::nftables::{parse_into, Batch, InProgress};
 use zonegate_agent::netlink::NlSocket;
 
 /// NFNLGRP_NFTABLES as a multicast group bit.
@@ -59,14 +59,14 @@ impl Monitor {
         let (sink, done) = (lines.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 1 << 20];
-            let mut touching = false;
+            let mut txn = InProgress::default();
             while !done.load(Ordering::Relaxed) {
                 let Ok(n) = sock.recv(&mut buf) else {
                     continue;
                 };
                 let at = Instant::now();
                 let mut batch = Batch::default();
-                parse_into(&buf[..n], false, &mut touching, &mut batch);
+                parse_into(&buf[..n], false, &mut txn, &mut batch);
                 if let Ok(mut v) = sink.lock() {
                     for g in batch.generations {
                         v.push(Line {

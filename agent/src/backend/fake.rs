@@ -45,6 +45,7 @@ impl FakeKernel {
             pid,
             comm: comm.to_string(),
             touched_ours: true,
+            notices: Default::default(),
         });
         self.next_gen
     }

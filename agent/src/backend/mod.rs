@@ -105,6 +105,16 @@ pub enum Kernel<B> {
     Read(ReadOnly<B>),
 }
 
+impl<B> Kernel<B> {
+    /// The backend underneath, for reads.
+    pub fn reader(&self) -> &B {
+        match self {
+            Kernel::Write(b) => b,
+            Kernel::Read(r) => &r.inner,
+        }
+    }
+}
+
 impl<B: Backend> Backend for Kernel<B> {
     async fn apply(&self, text: &str) -> Result<Receipt, BackendError> {
         match self {

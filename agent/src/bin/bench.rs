@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use zonegate_agent::netlink::nftables::{parse_into, Batch};
+use zonegate_agent::netlink::nftables::{parse_into, Batch, InProgress};
 use zonegate_agent::netlink::NlSocket;
 
 const IP: &str = "/usr/sbin/ip";
@@ -128,7 +128,7 @@ fn listen(ns: &str) -> Result<mpsc::Receiver<(Instant, u32, u32)>, String> {
         let _ = sock.force_receive_buffer(16 << 20);
         let _ = ready_tx.send(Ok(()));
         let mut buf = vec![0u8; 1 << 20];
-        let mut touching = false;
+        let mut txn = InProgress::default();
         loop {
             let n = match sock.recv(&mut buf) {
                 Ok(n) => n,
@@ -136,7 +136,7 @@ fn listen(ns: &str) -> Result<mpsc::Receiver<(Instant, u32, u32)>, String> {
             };
             let at = Instant::now();
             let mut batch = Batch::default();
-            parse_into(&buf[..n], false, &mut touching, &mut batch);
+            parse_into(&buf[..n], false, &mut txn, &mut batch);
             for g in batch.generations {
                 if tx.send((at, g.id, g.pid)).is_err() {
                     return;
@@ -156,11 +156,12 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn rss_kib(pid: u32) -> Option<u64> {
+/// A `/proc/PID/status` figure in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, key: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find(|l| l.starts_with("VmRSS:"))
+        .find(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
 }
@@ -402,12 +403,26 @@ fn bench(o: Options) -> Result<(), String> {
         percentile(&all, 0.99),
         all.last().copied().unwrap_or(f64::NAN)
     );
-    match rss_kib(agent_pid) {
-        Some(kib) => println!(
-            "agent resident memory while watching: {:.1} MiB",
-            kib as f64 / 1024.0
+    let mib = |kib: u64| kib as f64 / 1024.0;
+    if let Some(kib) = status_kib(agent_pid, "VmRSS") {
+        println!(
+            "agent resident memory right after the last repair: {:.1} MiB",
+            mib(kib)
+        );
+    }
+    // The burst ends a second after the last repair; the agent then checks the table and gives
+    // back the heap of its listings.
+    std::thread::sleep(Duration::from_millis(2500));
+    match (
+        status_kib(agent_pid, "VmRSS"),
+        status_kib(agent_pid, "VmHWM"),
+    ) {
+        (Some(rss), Some(hwm)) => println!(
+            "agent resident memory while watching: {:.1} MiB (peak since start {:.1} MiB)",
+            mib(rss),
+            mib(hwm)
         ),
-        None => println!("agent resident memory: unknown"),
+        _ => println!("agent resident memory: unknown"),
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! Netlink, the few messages the agent needs, parsed and built by hand: nftables generation
-//! notices ([`nftables`]), conntrack dump/delete/new-entry events ([`conntrack`]) and link
+//! notices ([`nftables`]) and what they say about our table ([`notices`]), conntrack dump/delete/new-entry events ([`conntrack`]) and link
 //! dumps/events ([`link`]). This module holds the socket ([`NlSocket`], through `nix`, so no
 //! unsafe code) and the wire primitives: message headers and TLV attributes, all bounds-checked
 //! (a malformed message is skipped, never a panic).
@@ -7,6 +7,7 @@
 pub mod conntrack;
 pub mod link;
 pub mod nftables;
+pub mod notices;
 
 use nix::errno::Errno;
 use nix::sys::socket::{

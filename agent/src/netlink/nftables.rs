@@ -7,6 +7,7 @@
 //! which the agent treats as "compare now".
 
 use super::conntrack::{parse_entry, CtEntry};
+use super::notices::Pending;
 use super::{attr, be32, messages, string, NlSocket, NLMSG_HDRLEN};
 use nix::errno::Errno;
 use nix::sys::socket::SockProtocol;
@@ -34,6 +35,8 @@ pub struct Generation {
     /// The transaction changed something in `table inet zonegate` (a message of it named the
     /// table). Only what the notices say; the agent still compares to be sure.
     pub touched_ours: bool,
+    /// What the transaction's notices say it did to our table.
+    pub notices: Pending,
 }
 
 /// Everything drained from the socket since the last call.
@@ -65,8 +68,16 @@ pub struct NftMonitor {
     buf: Vec<u8>,
     /// Parse new-connection notices (the daemon keeps those inside a tamper window).
     pub record_connections: bool,
-    /// A message of the transaction in progress named our table.
+    /// The transaction in progress, until its NEWGEN.
+    txn: InProgress,
+}
+
+/// What the notices of the transaction in progress said about our table so far (they arrive
+/// before its NEWGEN, possibly over several datagrams).
+#[derive(Debug, Default)]
+pub struct InProgress {
     touching: bool,
+    pending: Pending,
 }
 
 impl NftMonitor {
@@ -78,7 +89,7 @@ impl NftMonitor {
             sock,
             buf: vec![0; 1 << 20],
             record_connections: true,
-            touching: false,
+            txn: InProgress::default(),
         })
     }
 
@@ -96,7 +107,7 @@ impl GenWatch for NftMonitor {
                 Ok(n) => parse_into(
                     &self.buf[..n],
                     self.record_connections,
-                    &mut self.touching,
+                    &mut self.txn,
                     &mut batch,
                 ),
                 Err(Errno::EAGAIN) => break,
@@ -112,15 +123,16 @@ impl GenWatch for NftMonitor {
     }
 }
 
-/// Parses one datagram of notices into `batch`. `touching` carries, across datagrams, whether
-/// the transaction in progress has named our table.
-pub fn parse_into(datagram: &[u8], record: bool, touching: &mut bool, batch: &mut Batch) {
+/// Parses one datagram of notices into `batch`. `txn` carries, across datagrams, what the
+/// transaction in progress has done to our table.
+pub fn parse_into(datagram: &[u8], record: bool, txn: &mut InProgress, batch: &mut Batch) {
     for msg in messages(datagram) {
         let subsys = msg.ty >> 8;
         let kind = msg.ty & 0xff;
         if subsys == NFNL_SUBSYS_NFTABLES && kind == NFT_MSG_NEWGEN {
             if let Some(mut g) = parse_generation(msg.payload) {
-                g.touched_ours = std::mem::take(touching);
+                g.touched_ours = std::mem::take(&mut txn.touching);
+                g.notices = std::mem::take(&mut txn.pending);
                 batch.generations.push(g);
             }
         } else if subsys == NFNL_SUBSYS_CTNETLINK && kind == IPCTNL_MSG_CT_NEW {
@@ -132,7 +144,8 @@ pub fn parse_into(datagram: &[u8], record: bool, touching: &mut bool, batch: &mu
         } else if subsys == NFNL_SUBSYS_NFTABLES {
             batch.messages += 1;
             if names_our_table(msg.payload) {
-                *touching = true;
+                txn.touching = true;
+                txn.pending.record(kind, msg.payload);
             }
         }
     }
@@ -163,6 +176,7 @@ pub fn parse_generation(payload: &[u8]) -> Option<Generation> {
             .map(string)
             .unwrap_or_default(),
         touched_ours: false,
+        notices: Pending::default(),
     })
 }
 
@@ -204,8 +218,12 @@ mod tests {
         );
         dgram.extend(newgen(43, 99, "iptables-nft"));
         let mut batch = Batch::default();
-        let mut touching = false;
-        parse_into(&dgram, false, &mut touching, &mut batch);
+        let mut txn = InProgress::default();
+        parse_into(&dgram, false, &mut txn, &mut batch);
+        assert_eq!(batch.generations[1].notices.notices.len(), 1);
+        for g in &mut batch.generations {
+            g.notices = Pending::default();
+        }
         assert_eq!(
             batch.generations,
             vec![
@@ -214,18 +232,21 @@ mod tests {
                     pid: 1234,
                     comm: "nft".into(),
                     touched_ours: false,
+                    notices: Pending::default(),
                 },
                 Generation {
                     id: 42,
                     pid: 99,
                     comm: "iptables-nft".into(),
                     touched_ours: true,
+                    notices: Pending::default(),
                 },
                 Generation {
                     id: 43,
                     pid: 99,
                     comm: "iptables-nft".into(),
                     touched_ours: false,
+                    notices: Pending::default(),
                 }
             ]
         );
