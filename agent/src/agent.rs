@@ -73,6 +73,25 @@ pub struct Stats {
     pub apply_ms_total: u64,
 }
 
+/// What the first half of a restore did.
+#[derive(Debug)]
+pub enum Loaded {
+    /// Loaded; verify with a listing, then pass `window` to [`Agent::restore_upkeep`]. `blind`:
+    /// notices were lost, so a differing read-back may be another writer's, not ours.
+    Verify {
+        window: Vec<CtEntry>,
+        blind: bool,
+    },
+    /// Another writer committed right after our load (`touched`: in our table): compare, or
+    /// restore, again.
+    Raced {
+        window: Vec<CtEntry>,
+        touched: bool,
+    },
+    Failed(String),
+    NoBaseline,
+}
+
 /// Outcome of one restore.
 #[derive(Debug)]
 pub enum Restore {
@@ -474,6 +493,49 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
             Err(ApplyError::Mismatch { drift }) => Restore::NotConverging(drift),
             Err(e) => Restore::Failed(e.to_string()),
         }
+    }
+
+    /// The first half of a restore of a known baseline: its ruleset loaded in one transaction.
+    /// The read-back that proves the restore converged is the caller's, which takes it off its
+    /// loop (a 10,000-host listing takes as long as the load) and then calls
+    /// [`Agent::restore_upkeep`].
+    pub async fn restore_load(&mut self, mut window: Vec<CtEntry>) -> Loaded {
+        let Some(cur) = self.current.as_ref().filter(|c| c.baseline().is_some()) else {
+            return Loaded::NoBaseline;
+        };
+        let pre = self.watch.drain();
+        window.extend(pre.new_connections.into_iter().map(|(_, e)| e));
+        let result = self.kernel.apply(&cur.lkg.ruleset_text).await;
+        self.stats.restores += 1;
+        let receipt = match result {
+            Ok(r) => r,
+            Err(e) => return Loaded::Failed(ApplyError::Load(e).to_string()),
+        };
+        // Our NEWGEN is queued before nft exits: this drain holds it, so the loop never takes
+        // our own restore for a tamper (also in a PID namespace, where `split` finds it by name).
+        let post = self.watch.drain();
+        window.extend(post.new_connections.iter().map(|(_, e)| e.clone()));
+        self.own_pids.push(receipt.pid);
+        if self.own_pids.len() > 64 {
+            self.own_pids.remove(0);
+        }
+        let s = crate::apply::split(&post, receipt.pid, &self.own_pids);
+        if !s.foreign_after.is_empty() {
+            let touched = s.foreign_after.iter().any(|g| g.touched_ours);
+            return Loaded::Raced { window, touched };
+        }
+        let blind = post.overflow || s.ours.is_none() || !self.watch.reliable();
+        Loaded::Verify { window, blind }
+    }
+
+    /// The second half of a restore whose read-back matched: conntrack upkeep.
+    pub async fn restore_upkeep(&mut self, window: Vec<CtEntry>) -> ConntrackReport {
+        let Some(cur) = self.current.as_ref() else {
+            return ConntrackReport::default();
+        };
+        let flows = cur.lkg.flows.clone();
+        let retired = cur.lkg.retired_marks.clone();
+        self.run_upkeep(flows, retired, window).await
     }
 
     fn note_duration(&mut self, ms: u64) {

@@ -56,13 +56,13 @@ pub struct Verified {
 }
 
 /// Notices for the agent's own pids, relative to one receipt.
-struct Split {
-    ours: Option<u32>,
-    foreign_after: Vec<Generation>,
-    foreign_before: Vec<Generation>,
+pub(crate) struct Split {
+    pub(crate) ours: Option<u32>,
+    pub(crate) foreign_after: Vec<Generation>,
+    pub(crate) foreign_before: Vec<Generation>,
 }
 
-fn split(batch: &Batch, pid: u32, own: &[u32]) -> Split {
+pub(crate) fn split(batch: &Batch, pid: u32, own: &[u32]) -> Split {
     let s = split_by_pid(batch, pid, own);
     if s.ours.is_some() {
         return s;

@@ -13,7 +13,7 @@
 //! (rollback), heartbeats and systemd watchdog pings. SIGTERM stops the loop and leaves the
 //! ruleset in place.
 
-use crate::agent::{Agent, Current, PolicyOutcome, Restore};
+use crate::agent::{Agent, Current, Loaded, PolicyOutcome, Restore};
 use crate::alerting::{counters_from, Alerting, SyncNeed};
 use crate::apply::{AnyWatch, NoWatch};
 use crate::backend::nft::NftBackend;
@@ -77,8 +77,18 @@ struct Inflight {
     id: u64,
     abort: [tokio::task::AbortHandle; 2],
     cause: Option<&'static str>,
+    purpose: Purpose,
+}
+
+/// Why a listing is being taken.
+enum Purpose {
+    /// A full compare: report and repair drift.
+    Compare,
     /// The check at the quiet end of a burst (drift-restored when clean).
-    burst_end: bool,
+    BurstEnd,
+    /// The read-back of our own restore: must equal the baseline; then conntrack upkeep with
+    /// the tamper window's connections.
+    Verify { window: Vec<CtEntry>, blind: bool },
 }
 type ControlMsg = (Request, oneshot::Sender<Response>);
 
@@ -638,15 +648,18 @@ impl Daemon {
             self.compare_again.get_or_insert(cause.unwrap_or(PERIODIC));
             return;
         }
-        self.start_listing(cause, false);
+        self.start_listing(cause, Purpose::Compare);
     }
 
     /// Starts a full compare: the listing runs off the loop and arrives in `compared`.
-    fn start_listing(&mut self, cause: Option<&'static str>, burst_end: bool) {
+    fn start_listing(&mut self, cause: Option<&'static str>, purpose: Purpose) {
         let listing = match self.agent.kernel.reader().start_list_table() {
             Ok(l) => l,
             Err(e) => {
-                warn!(error = %e, "Cannot compare the table.");
+                warn!(error = %e, "Cannot list the table.");
+                if let Purpose::Verify { window, .. } = purpose {
+                    self.window.extend(window);
+                }
                 return;
             }
         };
@@ -662,7 +675,7 @@ impl Daemon {
             id,
             abort: [inner, forward.abort_handle()],
             cause,
-            burst_end,
+            purpose,
         });
     }
 
@@ -671,6 +684,10 @@ impl Daemon {
         if let Some(i) = self.inflight.take() {
             for a in i.abort {
                 a.abort();
+            }
+            if let Purpose::Verify { window, .. } = i.purpose {
+                // The next restore's upkeep takes these connections.
+                self.window.extend(window);
             }
         }
     }
@@ -685,10 +702,10 @@ impl Daemon {
         };
         self.heap_dirty = true;
         let now = Instant::now();
-        if inflight.burst_end {
-            self.burst_checked(result, now);
-        } else {
-            self.compared_full(result, inflight.cause, now).await;
+        match inflight.purpose {
+            Purpose::BurstEnd => self.burst_checked(result, now),
+            Purpose::Compare => self.compared_full(result, inflight.cause, now).await,
+            Purpose::Verify { window, blind } => self.verified(result, window, blind, now).await,
         }
         if let Some(cause) = self.compare_again.take() {
             self.schedule_compare_for(now, cause);
@@ -853,41 +870,78 @@ impl Daemon {
             return;
         }
         let window = std::mem::take(&mut self.window);
-        match self.agent.restore(window).await {
-            Restore::Converged(report) => {
-                self.not_converging = 0;
+        match self.agent.restore_load(window).await {
+            Loaded::Verify { window, blind } => {
                 self.burst.restores += 1;
-                merge(&mut self.burst_report, &report);
+                self.start_listing(None, Purpose::Verify { window, blind });
             }
-            Restore::Raced => {
+            Loaded::Raced { window, touched } => {
                 self.burst.restores += 1;
+                self.window.extend(window);
+                // The writer is still at it: repair again without listing first.
+                self.fast_restore |= touched && self.mode() == Mode::Enforce;
                 self.schedule_compare(Instant::now());
             }
-            Restore::NotConverging(d) => {
-                self.not_converging += 1;
-                if self.not_converging >= NOT_CONVERGING_MAX {
-                    self.cap.exhaust(now);
-                    self.cap.reported = true;
-                    self.not_converging = 0;
-                    let recent = self.cap.recent(now);
-                    self.agent.events.emit(EventKind::RestoresCapped {
-                        restores_last_minute: recent,
-                        cap: self.cap.cap(),
-                        last_summary: format!("restores do not converge: {}", d.summary()),
-                    });
-                    self.compare_at = self.cap.next_allowed();
-                } else {
-                    self.schedule_compare(Instant::now());
-                }
-            }
-            Restore::Failed(e) => {
+            Loaded::Failed(e) => {
                 self.agent.apply_failed("restore", &e);
                 self.compare_at = Some(Instant::now() + Duration::from_secs(1));
             }
-            Restore::NoBaseline => {}
+            Loaded::NoBaseline => {}
         }
         // Keep the burst alive until the quiet period after the last repair.
         self.burst.drift(Instant::now());
+    }
+
+    /// The read-back of a restore is in: converged (conntrack upkeep), or another writer got
+    /// in between (compare again), or the restore does not converge (after three in a row,
+    /// stop restoring for a minute and say so).
+    async fn verified(
+        &mut self,
+        result: ListingResult,
+        window: Vec<CtEntry>,
+        blind: bool,
+        now: Instant,
+    ) {
+        let observed = match result {
+            Ok(o) => o,
+            Err(e) => {
+                self.window.extend(window);
+                self.agent.apply_failed("restore read-back", &e);
+                self.compare_at = Some(now + Duration::from_secs(1));
+                return;
+            }
+        };
+        if observed.is_some() && observed.as_ref() == self.baseline() {
+            self.not_converging = 0;
+            let report = self.agent.restore_upkeep(window).await;
+            merge(&mut self.burst_report, &report);
+            return;
+        }
+        self.window.extend(window);
+        // A writer may have committed after our load; its notice may still be queued.
+        let batch = self.agent.watch.drain();
+        self.on_batch(batch);
+        let raced = blind || self.fast_restore || self.repair_first;
+        if raced {
+            self.schedule_compare(now);
+            return;
+        }
+        let drift = diff(self.baseline(), observed.as_ref());
+        self.not_converging += 1;
+        if self.not_converging >= NOT_CONVERGING_MAX {
+            self.cap.exhaust(now);
+            self.cap.reported = true;
+            self.not_converging = 0;
+            let recent = self.cap.recent(now);
+            self.agent.events.emit(EventKind::RestoresCapped {
+                restores_last_minute: recent,
+                cap: self.cap.cap(),
+                last_summary: format!("restores do not converge: {}", drift.summary()),
+            });
+            self.compare_at = self.cap.next_allowed();
+        } else {
+            self.schedule_compare(now);
+        }
     }
 
     /// A burst went quiet: confirm the table is clean (off the loop) and report the repair.
@@ -902,7 +956,7 @@ impl Daemon {
             return;
         }
         self.cancel_listing();
-        self.start_listing(None, true);
+        self.start_listing(None, Purpose::BurstEnd);
         if self.inflight.is_none() {
             // Cannot even list: look again after another quiet period.
             self.burst.drift(now);
@@ -1220,11 +1274,14 @@ impl Daemon {
                     denied_tick = Some(i);
                 }
             }
-            // While the end-of-burst check is in flight, its result ends the burst.
-            let burst_end = self
-                .burst
-                .ends_at()
-                .filter(|_| !self.inflight.as_ref().is_some_and(|i| i.burst_end));
+            // While the end-of-burst check is in flight, its result ends the burst; while a
+            // restore's read-back is, the burst is not over.
+            let burst_end = self.burst.ends_at().filter(|_| {
+                !self
+                    .inflight
+                    .as_ref()
+                    .is_some_and(|i| !matches!(i.purpose, Purpose::Compare))
+            });
             let confirm_at = self.confirm.as_ref().map(|c| c.deadline);
             tokio::select! {
                 biased;
