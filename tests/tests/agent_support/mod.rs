@@ -151,13 +151,17 @@ impl Gw {
         self.dir.join("state")
     }
 
-    /// Writes agent.toml; `extra` lines are appended (and may override nothing twice).
+    /// Writes agent.toml; `extra` lines are appended (`policy` and `check_interval` in them
+    /// replace the defaults; nothing else may be given twice).
     pub fn write_config(&self, extra: &str) {
         let mut text = format!(
-            "gateway = \"gw1\"\nstate_dir = \"{}\"\nstatus_socket = \"{}\"\ncheck_interval = \"2s\"\n",
+            "gateway = \"gw1\"\nstate_dir = \"{}\"\nstatus_socket = \"{}\"\n",
             self.state_dir().display(),
             self.dir.join("agent.sock").display()
         );
+        if !extra.contains("check_interval =") {
+            text.push_str("check_interval = \"2s\"\n");
+        }
         if !extra.contains("policy =") {
             text.push_str(&format!("policy = \"{}\"\n", self.policy_path().display()));
         }
