@@ -23,7 +23,7 @@ use crate::config::{AgentConfig, Mode};
 use crate::conntrack;
 use crate::control::{self, Request, Response};
 use crate::debounce::{Burst, Limiter, RestoreCap};
-use crate::drift::{diff, notice_lines};
+use crate::drift::{diff, explained_by, notice_lines};
 use crate::events::{ApplyReason, ConntrackReport, EventKind, Events, Writer};
 use crate::listing::TableState;
 use crate::netlink::conntrack::CtEntry;
@@ -799,7 +799,7 @@ impl Daemon {
         };
         let drift = observed.map(|o| diff(self.baseline(), o.as_ref()));
         match drift {
-            Some(d) if !d.is_empty() => self.report_drift(
+            Some(d) if !d.is_empty() && explained_by(&d, &notices) => self.report_drift(
                 d.summary(),
                 d.lines(),
                 d.diff_text(),
@@ -807,8 +807,9 @@ impl Daemon {
             ),
             _ => {
                 let mut diff = String::from(
-                    "The table was listed after the repair (or the write changed nothing visible); \
-                     the kernel's change notices for table inet zonegate said:\n",
+                    "No listing shows this write on its own (the table was listed while or after \
+                     it was repaired, or the write changed nothing visible); the kernel's change \
+                     notices for table inet zonegate said:\n",
                 );
                 for l in &from_notices {
                     diff.push_str(l);

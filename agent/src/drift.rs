@@ -357,6 +357,60 @@ fn notice_line(n: &Notice, baseline: Option<&TableState>) -> Option<String> {
     })
 }
 
+/// Whether a listing's drift only touches what the kernel's notices say the writers touched.
+/// A listing taken while our own restore commits can show a half-built table (seen on Linux
+/// 6.18 with nft 1.0.6: a set missing elements that no tamper removed); such a listing is not
+/// evidence of the tamper, the notices are. True when the notices cannot bound it (the table
+/// was deleted, or notices overflowed or are absent).
+pub fn explained_by(drift: &Drift, txns: &[Pending]) -> bool {
+    let all: Vec<&Notice> = txns.iter().flat_map(|t| t.notices.iter()).collect();
+    if all.is_empty()
+        || txns.iter().any(|t| t.more > 0)
+        || all.iter().any(|n| n.kind == NoticeKind::TableDeleted)
+    {
+        return true;
+    }
+    let named = |kinds: &[NoticeKind], name: &str| {
+        all.iter()
+            .any(|n| kinds.contains(&n.kind) && n.object == name)
+    };
+    let chain = [
+        NoticeKind::ChainDeclared,
+        NoticeKind::ChainDeleted,
+        NoticeKind::RuleAdded,
+        NoticeKind::RuleRemoved,
+    ];
+    let set = [
+        NoticeKind::SetDeclared,
+        NoticeKind::SetDeleted,
+        NoticeKind::ElementsAdded,
+        NoticeKind::ElementsRemoved,
+    ];
+    drift.changes.iter().all(|c| match c {
+        Change::TableMissing | Change::TableAppeared | Change::TableAttr { .. } => {
+            all.iter().any(|n| n.kind == NoticeKind::TableDeclared)
+        }
+        Change::ChainAdded { chain: name }
+        | Change::ChainRemoved { chain: name }
+        | Change::ChainAttr { chain: name, .. }
+        | Change::RuleAdded { chain: name, .. }
+        | Change::RuleRemoved { chain: name, .. } => named(&chain, name),
+        Change::SetAdded { set: name }
+        | Change::SetRemoved { set: name }
+        | Change::SetAttr { set: name, .. }
+        | Change::ElementAdded { set: name, .. }
+        | Change::ElementRemoved { set: name, .. } => named(&set, name),
+        Change::ObjectAdded { .. }
+        | Change::ObjectRemoved { .. }
+        | Change::ObjectChanged { .. } => all.iter().any(|n| {
+            matches!(
+                n.kind,
+                NoticeKind::ObjectDeclared | NoticeKind::ObjectDeleted
+            )
+        }),
+    })
+}
+
 /// What changed from `baseline` to `observed` (None: table missing).
 pub fn diff(baseline: Option<&TableState>, observed: Option<&TableState>) -> Drift {
     let mut changes = Vec::new();
@@ -810,5 +864,33 @@ mod tests {
             notice_lines(&[txn.clone(), txn], Some(&base())),
             vec!["table inet zonegate deleted (missing until repaired)"]
         );
+    }
+
+    #[test]
+    fn a_listing_is_evidence_only_for_what_the_notices_name() {
+        let b = base();
+        let mut tampered = b.clone();
+        if let Some(c) = tampered.chains.get_mut("forward") {
+            c.rules.insert(0, rule("ip saddr 10.30.0.5 accept"));
+        }
+        let rule_added = Pending {
+            notices: vec![notice(NoticeKind::RuleAdded, "forward", 1)],
+            more: 0,
+        };
+        let d = diff(Some(&b), Some(&tampered));
+        assert!(explained_by(&d, std::slice::from_ref(&rule_added)));
+        // A listing that raced our restore: elements missing that nobody removed.
+        let mut half = tampered.clone();
+        if let Some(s) = half.sets.get_mut("src4") {
+            s.elements.clear();
+        }
+        let d = diff(Some(&b), Some(&half));
+        assert!(!explained_by(&d, std::slice::from_ref(&rule_added)));
+        let deleted = Pending {
+            notices: vec![notice(NoticeKind::TableDeleted, "", 1)],
+            more: 0,
+        };
+        assert!(explained_by(&d, &[deleted]));
+        assert!(explained_by(&d, &[]));
     }
 }
