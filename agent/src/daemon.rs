@@ -762,8 +762,9 @@ impl Daemon {
 
     /// Repairs first, reports after: the tamper of a large table is undone in the time of one
     /// load instead of a listing, a compare and a load. The evidence is a listing started just
-    /// before the repair (nft lists a consistent generation, so it shows the tamper unless the
-    /// repair committed first); failing that, what the kernel's change notices said.
+    /// before the repair, when the notices account for all it shows (a listing overtaken by the
+    /// repair, or taken while it commits, is not evidence); failing that, what the kernel's
+    /// change notices said.
     async fn repair_then_report(
         &mut self,
         now: Instant,

@@ -70,8 +70,8 @@ impl NftBackend {
 
     /// Starts `nft -j list table inet zonegate` at once and hands back its result, parsed and
     /// normalised off the runtime's thread, later. The listing process exists before this
-    /// returns, so a repair started next cannot be spawned ahead of it (and nft lists one
-    /// consistent generation: it reads again when the generation moved under it).
+    /// returns, so a repair started next cannot be spawned ahead of it (it can still be
+    /// overtaken by it: nft's listing is not atomic against a concurrent commit).
     pub fn start_list_table(&self) -> Result<PendingListing, BackendError> {
         let args = ["-s", "-j", "list", "table", FAMILY, TABLE];
         let (child, command) = self.spawn(&args, false)?;
