@@ -202,11 +202,16 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
     }
 
     fn note_verified(&mut self, v: &Verified) -> Vec<Generation> {
-        self.own_pids.push(v.receipt.pid);
+        self.remember_own_pid(v.receipt.pid);
+        v.foreign.clone()
+    }
+
+    /// Our nft child's pid, so its generation notices are not taken for a tamper.
+    fn remember_own_pid(&mut self, pid: u32) {
+        self.own_pids.push(pid);
         if self.own_pids.len() > 64 {
             self.own_pids.remove(0);
         }
-        v.foreign.clone()
     }
 
     async fn run_upkeep(
@@ -515,10 +520,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
         // our own restore for a tamper (also in a PID namespace, where `split` finds it by name).
         let post = self.watch.drain();
         window.extend(post.new_connections.iter().map(|(_, e)| e.clone()));
-        self.own_pids.push(receipt.pid);
-        if self.own_pids.len() > 64 {
-            self.own_pids.remove(0);
-        }
+        self.remember_own_pid(receipt.pid);
         let s = crate::apply::split(&post, receipt.pid, &self.own_pids);
         if !s.foreign_after.is_empty() {
             let touched = s.foreign_after.iter().any(|g| g.touched_ours);

@@ -785,12 +785,8 @@ impl Daemon {
         let from_notices = notice_lines(&notices, self.baseline());
         self.restore_now(now, summary_of(&from_notices)).await;
         let observed = match snapshot {
-            Some(task) => match task.await {
-                Ok(Ok(state)) => Some(state),
-                Ok(Err(e)) => {
-                    warn!(error = %e, "Listing the table before the repair failed.");
-                    None
-                }
+            Some(task) => match task.await.unwrap_or_else(|e| Err(e.to_string())) {
+                Ok(state) => Some(state),
                 Err(e) => {
                     warn!(error = %e, "Listing the table before the repair failed.");
                     None
