@@ -125,6 +125,7 @@ impl<'a> Compiler<'a> {
                 to: to.map(str::to_string),
                 sensitive,
                 logged,
+                meter_full: None,
             },
         );
         code

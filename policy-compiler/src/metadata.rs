@@ -23,13 +23,24 @@ pub enum Reason {
     UnknownInterface,
     /// Connection tracking was switched off for the packet by another table (notrack).
     Untracked,
-    /// Connection tracking found the packet invalid (counted, not logged).
+    /// Connection tracking found the packet invalid (a TCP segment outside the window, an ICMP
+    /// error quoting no connection, a guessed port): logged with its addresses like any denial.
     Invalid,
     /// A permitted new connection into a My Number (or mynumber-like/critical) zone.
     AcceptedSensitive,
     /// Broadcast or multicast that is never a connection (DHCP discovery from hosts, NetBIOS
     /// and mDNS chatter to the gateway): counted, not logged, so it cannot drown real alerts.
     Broadcast,
+    /// An ICMP error quoting a live connection that is refused: its sender is not the
+    /// connection's peer, the gateway or a router the policy declares for the sender's zone, or
+    /// it is longer than an error may be, or over the error rate.
+    IcmpErrorRefused,
+    /// Forwarded ICMPv6 neighbour discovery or MLD: link-local messages that a router never
+    /// forwards and conntrack never tracks (not a sign of another table's `notrack`).
+    NeighbourDiscovery,
+    /// An ICMP error the gateway itself would send about a packet on no live path (for example
+    /// time exceeded for a denied packet whose TTL ran out here).
+    GatewayError,
 }
 
 impl Reason {
@@ -44,6 +55,9 @@ impl Reason {
             Reason::Invalid => "invalid",
             Reason::AcceptedSensitive => "accepted-sensitive",
             Reason::Broadcast => "broadcast",
+            Reason::IcmpErrorRefused => "icmp-error-refused",
+            Reason::NeighbourDiscovery => "neighbour-discovery",
+            Reason::GatewayError => "gateway-error",
         }
     }
 }
@@ -62,6 +76,11 @@ pub struct LogCode {
     pub sensitive: bool,
     /// NFLOG samples are sent for this code (false: counter only).
     pub logged: bool,
+    /// Set on a fallback code: its samples are the packets of the code's denial whose source
+    /// could not be metered because the named per-source meter set was full. The agent counts
+    /// them as that denial and raises `monitoring-degraded` naming the meter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meter_full: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -717,6 +717,7 @@ mod tests {
             to: Some(to.into()),
             sensitive,
             logged: true,
+            meter_full: None,
         }
     }
 
@@ -759,6 +760,7 @@ mod tests {
                         to: None,
                         sensitive: false,
                         logged: true,
+                        meter_full: None,
                     },
                 ),
             ]

@@ -32,6 +32,7 @@ fn metadata() -> Metadata {
         to: Some("mynumber".into()),
         sensitive: true,
         logged: true,
+        meter_full: None,
     };
     Metadata {
         format: METADATA_FORMAT,
