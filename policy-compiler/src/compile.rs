@@ -31,6 +31,24 @@ pub enum CompileError {
 }
 
 const ICMP_ERRORS: &str = "{ destination-unreachable, time-exceeded, parameter-problem }";
+/// Capture for IPv6 packets with extension headers: the IPv6 header, up to 64 bytes of
+/// extension headers and 8 bytes of the transport header. Longer chains lose their ports.
+const V6_EXT_SNAPLEN: u32 = 112;
+/// The rate of forwarded ICMP errors the gateway passes (all connections together): path MTU
+/// discovery and unreachables need a few per connection, not a stream.
+const ICMP_ERROR_RATE: &str = "200/second burst 400 packets";
+/// The log captures of a deny tail: which packets, and how many bytes of each. IPv4 without
+/// options: 20 + 8. With options: the largest IPv4 header (60) + 8; the agent keeps only the
+/// header fields. IPv6: 40 + 8, or with extension headers (hop-by-hop, routing, fragment,
+/// authentication, destination options) [`V6_EXT_SNAPLEN`].
+const CAPTURES: [(&str, u32); 4] = [
+    ("ip hdrlength 5", 28),
+    ("ip hdrlength != 5", 68),
+    ("ip6 nexthdr != { 0, 43, 44, 51, 60 }", 48),
+    ("ip6 nexthdr { 0, 43, 44, 51, 60 }", V6_EXT_SNAPLEN),
+];
+/// ICMPv6 neighbour discovery and MLD messages (link-local, untracked by conntrack).
+const ND_MLD: &str = "{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect, mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report }";
 const ICMPV6_ERRORS: &str =
     "{ destination-unreachable, packet-too-big, time-exceeded, parameter-problem }";
 
@@ -131,9 +149,17 @@ impl<'a> Compiler<'a> {
         code
     }
 
-    /// The end of every denying path: an exact counter, a sampled NFLOG record (headers only:
-    /// snaplen covers the IP header and the first 8 bytes of the transport header), limited per
-    /// source and per code, and the drop.
+    /// The end of every denying path: an exact counter, sampled NFLOG records, and the drop.
+    ///
+    /// Samples are limited per source (a meter set of this code's own, so a flood on one zone
+    /// pair or reason cannot fill another's) and per code. When the meter is full, the source
+    /// cannot be metered: a fallback rule logs it under a code of its own (`meter_full` in the
+    /// metadata) with only the per-code limit, so a flood that fills a meter cannot make later
+    /// sources anonymous, and the agent reports the full meter.
+    ///
+    /// The capture is headers only, sized by the headers present: the IP header (with its
+    /// options) or the IPv6 header (with its extension headers, up to [`V6_EXT_SNAPLEN`]) and
+    /// the first 8 bytes of the transport header, never payload.
     fn deny_tail(
         &mut self,
         out: &mut String,
@@ -145,25 +171,65 @@ impl<'a> Compiler<'a> {
         let code = self.code(reason, hook, from, to, true);
         self.counters.push(code);
         let sensitive = self.codes.get(&code).is_some_and(|c| c.sensitive);
-        let (m4, m6) = if sensitive {
-            (SET_SENSITIVE_METER4, SET_SENSITIVE_METER6)
-        } else {
-            (SET_METER4, SET_METER6)
-        };
+        let meters = [names::meter(code, false), names::meter(code, true)];
+        for m in &meters {
+            self.meter_set(m, sensitive);
+        }
+        let fallbacks = meters.clone().map(|m| {
+            let code = self.code(reason, hook, from, to, true);
+            if let Some(c) = self.codes.get_mut(&code) {
+                c.meter_full = Some(m);
+            }
+            code
+        });
         let log = &self.policy.log;
         let unit = log.unit.name();
-        let per_source_rate = (log.rate / 4).max(1);
-        let per_source_burst = (log.burst / 5).max(1);
-        let prefix = log_prefix(code);
+        let per_source = format!(
+            "limit rate {}/{unit} burst {} packets",
+            (log.rate / 4).max(1),
+            (log.burst / 5).max(1)
+        );
+        let per_code = format!("limit rate {}/{unit} burst {} packets", log.rate, log.burst);
+        let group = log.group;
         let _ = writeln!(out, "\t\tcounter name \"{}\"", counter(code));
-        for (meter, ip, snaplen) in [(m4, "ip", 28), (m6, "ip6", 48)] {
+        for (headers, snaplen) in CAPTURES {
+            let v6 = usize::from(headers.starts_with("ip6"));
+            let ip = ["ip", "ip6"][v6];
             let _ = writeln!(
                 out,
-                "\t\tupdate @{meter} {{ {ip} saddr limit rate {per_source_rate}/{unit} burst {per_source_burst} packets }} limit rate {}/{unit} burst {} packets log prefix \"{prefix}\" group {} snaplen {snaplen}",
-                log.rate, log.burst, log.group
+                "\t\t{headers} update @{} {{ {ip} saddr {per_source} }} {per_code} log prefix \"{}\" group {group} snaplen {snaplen}",
+                meters[v6],
+                log_prefix(code)
+            );
+        }
+        for (headers, snaplen) in CAPTURES {
+            let v6 = usize::from(headers.starts_with("ip6"));
+            let ip = ["ip", "ip6"][v6];
+            let _ = writeln!(
+                out,
+                "\t\t{headers} {ip} saddr != @{} {per_code} log prefix \"{}\" group {group} snaplen {snaplen}",
+                meters[v6],
+                log_prefix(fallbacks[v6])
             );
         }
         let _ = writeln!(out, "\t\tdrop");
+    }
+
+    /// A per-source log meter. Entries expire after a minute. Sensitive codes get room for
+    /// 65,535 sources, others 16,384, which bounds what a flood can make the kernel hold.
+    fn meter_set(&mut self, name: &str, sensitive: bool) {
+        let (typ, size) = (
+            if name.starts_with("lm6") {
+                "ipv6_addr"
+            } else {
+                "ipv4_addr"
+            },
+            if sensitive { 65535 } else { 16384 },
+        );
+        let _ = writeln!(
+            self.sets,
+            "\n\tset {name} {{\n\t\ttype {typ}\n\t\tsize {size}\n\t\tflags dynamic,timeout\n\t\ttimeout 1m\n\t}}"
+        );
     }
 
     fn chain(&mut self, name: &str, comment: &str, body: &str) {
@@ -329,19 +395,6 @@ impl<'a> Compiler<'a> {
         self.set(SET_MAC6, "ifname . ipv6_addr . ether_addr", "", &mac[1]);
         self.set(SET_PIN4, "ifname . ipv4_addr", "", &pin[0]);
         self.set(SET_PIN6, "ifname . ipv6_addr", "", &pin[1]);
-        for (name, typ) in [
-            (SET_METER4, "ipv4_addr"),
-            (SET_METER6, "ipv6_addr"),
-            (SET_SENSITIVE_METER4, "ipv4_addr"),
-            (SET_SENSITIVE_METER6, "ipv6_addr"),
-        ] {
-            // Per-source log budgets; entries expire so the sets never fill for long.
-            let _ = writeln!(
-                self.sets,
-                "\n\tset {name} {{\n\t\ttype {typ}\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout 1m\n\t}}"
-            );
-        }
-
         let mut spoof_vmap = Vec::new();
         for zone in self.zones.clone() {
             let chain = chain_spoof(zone);
@@ -414,25 +467,36 @@ impl<'a> Compiler<'a> {
     /// third zone, is not accepted); helper-created (expected) connections and unmarked
     /// connections in their original direction re-run the flow match; everything else is named.
     fn head(&mut self, hook: &str, key: &str, live: &str, extra: &str, new_chain: &str) -> String {
-        let invalid = self.code(Reason::Invalid, hook, None, None, false);
-        self.counters.push(invalid);
-        let mut body = String::new();
-        let _ = writeln!(
-            body,
-            "\t\tct state invalid counter name \"{}\" drop",
-            counter(invalid)
+        let invalid = format!("{hook}-invalid");
+        self.deny_chain(
+            &invalid,
+            "invalid for connection tracking (out-of-window segment, error quoting no connection)",
+            Reason::Invalid,
+            hook,
+            None,
+            None,
         );
+        // Forwarded ICMP errors cross zones: their sender is checked too. The gateway's own
+        // (input, output) end or start here.
+        let errors = if hook == "forward" {
+            self.forward_icmp_errors();
+            format!("goto {CHAIN_FORWARD_ICMP_ERROR}")
+        } else {
+            "accept".to_string()
+        };
+        let mut body = String::new();
+        let _ = writeln!(body, "\t\tct state invalid goto {invalid}");
         let _ = writeln!(
             body,
             "\t\tct state established ct mark . {key} @{live} accept"
         );
         let _ = writeln!(
             body,
-            "\t\tct state related ct mark . {key} @{live} icmp type {ICMP_ERRORS} accept"
+            "\t\tct state related ct mark . {key} @{live} icmp type {ICMP_ERRORS} {errors}"
         );
         let _ = writeln!(
             body,
-            "\t\tct state related ct mark . {key} @{live} icmpv6 type {ICMPV6_ERRORS} accept"
+            "\t\tct state related ct mark . {key} @{live} icmpv6 type {ICMPV6_ERRORS} {errors}"
         );
         body.push_str(extra);
         let _ = writeln!(body, "\t\tct state new goto {new_chain}");
@@ -463,7 +527,65 @@ impl<'a> Compiler<'a> {
         body
     }
 
+    /// ICMP errors about a live forwarded connection. The kernel relates an error to a
+    /// connection by the packet it quotes and checks where the error goes, not who sent it, so
+    /// any host on the far side of a live connection could otherwise send errors (each carrying
+    /// hundreds of bytes of its own choosing) to the connection's endpoint. An error passes
+    /// only from the connection's peer (`peers4`/`peers6`: the mark and both ends of every live
+    /// flow; `ct direction` tells which end the error goes to) or from a router the policy
+    /// declares in the sender's zone, no longer than an error may be (576 bytes for IPv4,
+    /// RFC 1812 section 4.3.2.3; 1280 for IPv6, RFC 4443 section 2.4) and within a rate.
+    fn forward_icmp_errors(&mut self) {
+        let refused = "forward-icmp-error-refused";
+        self.deny_chain(
+            refused,
+            "ICMP error about a live connection from neither its peer nor a declared router, too long, or over the rate",
+            Reason::IcmpErrorRefused,
+            "forward",
+            None,
+            None,
+        );
+        let mut routers = [Vec::new(), Vec::new()];
+        for zone in self.zones.clone() {
+            let Some(z) = self.policy.zones.get(zone) else {
+                continue;
+            };
+            for r in &z.routers {
+                for i in self.ifaces(zone) {
+                    routers[usize::from(r.is_ipv6())].push(format!("\"{i}\" . {r}"));
+                }
+            }
+        }
+        for v in routers.iter_mut() {
+            v.sort();
+            v.dedup();
+        }
+        self.set(SET_ROUTERS4, "ifname . ipv4_addr", "", &routers[0]);
+        self.set(SET_ROUTERS6, "ifname . ipv6_addr", "", &routers[1]);
+        let mut body = String::new();
+        let _ = writeln!(
+            body,
+            "\t\tmeta nfproto ipv4 meta length > 576 goto {refused}\n\t\tmeta nfproto ipv6 meta length > 1280 goto {refused}\n\t\tlimit rate over {ICMP_ERROR_RATE} goto {refused}"
+        );
+        for (ip, set) in [("ip", SET_PEERS4), ("ip6", SET_PEERS6)] {
+            let _ = writeln!(
+                body,
+                "\t\tct direction reply ct mark . {ip} daddr . {ip} saddr @{set} accept\n\t\tct direction original ct mark . {ip} saddr . {ip} daddr @{set} accept"
+            );
+        }
+        let _ = writeln!(
+            body,
+            "\t\tiifname . ip saddr @{SET_ROUTERS4} accept\n\t\tiifname . ip6 saddr @{SET_ROUTERS6} accept\n\t\tgoto {refused}"
+        );
+        self.chain(
+            CHAIN_FORWARD_ICMP_ERROR,
+            "ICMP error about a live connection: only from its peer or a declared router",
+            &body,
+        );
+    }
+
     fn forward(&mut self) {
+        let mut peers = [Vec::new(), Vec::new()];
         let mut live = Vec::new();
         let mut err_out = Vec::new();
         let mut vmap = Vec::new();
@@ -476,6 +598,11 @@ impl<'a> Compiler<'a> {
                     // Intra-zone traffic gets the zone's reserved mark, so its replies pass the
                     // live-path check like any flow's.
                     let m = crate::mark::intra_mark(from);
+                    for f in [Family::V4, Family::V6] {
+                        let any = Range::full(f);
+                        peers[usize::from(f == Family::V6)]
+                            .push(format!("0x{m:08x} . {any} . {any}"));
+                    }
                     for a in self.ifaces(from) {
                         for b in self.ifaces(from) {
                             live.push(format!("0x{m:08x} . \"{a}\" . \"{b}\""));
@@ -493,8 +620,16 @@ impl<'a> Compiler<'a> {
                         .collect();
                     // New connections into a My Number (or other sensitive) zone are logged too;
                     // the log sits between the lookup and the accept, so only matches are logged.
-                    let mut log_accept: Option<String> = None;
                     let ends = flow_ends(self.policy, &flows);
+                    for (f, src, dst) in &ends {
+                        for s in src {
+                            for d in dst.iter().filter(|d| d.family == s.family) {
+                                peers[usize::from(s.family == Family::V6)]
+                                    .push(format!("0x{:08x} . {s} . {d}", f.mark));
+                            }
+                        }
+                    }
+                    let mut accept_code: Option<Option<u32>> = None;
                     for kind in [
                         MapKind::Ports(Family::V4),
                         MapKind::Ports(Family::V6),
@@ -513,25 +648,27 @@ impl<'a> Compiler<'a> {
                         };
                         let name = map_pair(tag, from, to);
                         self.map(&name, kind, &elems);
-                        if log_accept.is_none() {
-                            log_accept = Some(if self.sensitive(Some(to)) {
-                                let code = self.code(
+                        let code = *accept_code.get_or_insert_with(|| {
+                            self.sensitive(Some(to)).then(|| {
+                                self.code(
                                     Reason::AcceptedSensitive,
                                     "forward",
                                     Some(from),
                                     Some(to),
                                     true,
-                                );
-                                format!(
-                                    "log prefix \"{}\" group {} snaplen 28 ",
-                                    log_prefix(code),
-                                    self.policy.log.group
                                 )
-                            } else {
-                                String::new()
-                            });
-                        }
-                        let log = log_accept.as_deref().unwrap_or("");
+                            })
+                        });
+                        // Headers only: the IP header and the first 8 bytes of the transport
+                        // header of the family the map matches.
+                        let log = code.map_or(String::new(), |code| {
+                            let snaplen = if kind.family() == Family::V6 { 48 } else { 28 };
+                            format!(
+                                "log prefix \"{}\" group {} snaplen {snaplen} ",
+                                log_prefix(code),
+                                self.policy.log.group
+                            )
+                        });
                         let _ = writeln!(
                             body,
                             "\t\tct mark set {} map @{name} {log}accept",
@@ -567,6 +704,22 @@ impl<'a> Compiler<'a> {
         err_out.dedup();
         self.set(SET_LIVE_PATHS, "mark . ifname . ifname", "", &live);
         self.set(SET_ERR_OUT, "mark . ifname", "", &err_out);
+        for v in peers.iter_mut() {
+            v.sort();
+            v.dedup();
+        }
+        self.set(
+            SET_PEERS4,
+            "mark . ipv4_addr . ipv4_addr",
+            "interval",
+            &peers[0],
+        );
+        self.set(
+            SET_PEERS6,
+            "mark . ipv6_addr . ipv6_addr",
+            "interval",
+            &peers[1],
+        );
 
         self.deny_chain(
             "forward-unknown-interface",
@@ -587,12 +740,23 @@ impl<'a> Compiler<'a> {
             &body,
         );
 
+        // Neighbour discovery and MLD are link-local: never forwarded and never tracked, so
+        // they would read as "untracked" (another table switching conntrack off) if not named.
+        let nd = "forward-neighbour-discovery";
+        self.deny_chain(
+            nd,
+            "neighbour discovery or MLD, which is never forwarded",
+            Reason::NeighbourDiscovery,
+            "forward",
+            None,
+            None,
+        );
         let mut body = String::from("\t\ttype filter hook forward priority filter; policy drop;\n");
         let head = self.head(
             "forward",
             "iifname . oifname",
             SET_LIVE_PATHS,
-            "",
+            &format!("\t\ticmpv6 type {ND_MLD} goto {nd}\n"),
             CHAIN_FORWARD_NEW,
         );
         body.push_str(&head);
@@ -717,9 +881,22 @@ impl<'a> Compiler<'a> {
              \t\ticmpv6 type mld-listener-query ip6 saddr fe80::/10 accept\n\
              \t\tiifname @{SET_DHCP} udp sport 67 udp dport 68 accept\n"
         );
+        // The gateway's own errors about packets on no live path (time exceeded for a denied
+        // packet whose TTL ran out here) are named as such, not as a revoked connection.
+        let gw_error = "output-gateway-error";
+        self.deny_chain(
+            gw_error,
+            "ICMP error of the gateway itself about a packet on no live path",
+            Reason::GatewayError,
+            "output",
+            Some("gateway"),
+            None,
+        );
         let out_extra = format!(
             "\t\tct state related ct mark . oifname @{SET_ERR_OUT} icmp type {ICMP_ERRORS} accept\n\
              \t\tct state related ct mark . oifname @{SET_ERR_OUT} icmpv6 type {ICMPV6_ERRORS} accept\n\
+             \t\tct state related icmp type {ICMP_ERRORS} goto {gw_error}\n\
+             \t\tct state related icmpv6 type {ICMPV6_ERRORS} goto {gw_error}\n\
              \t\ticmpv6 type {{ nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit, nd-router-advert }} ip6 hoplimit 255 accept\n\
              \t\ticmpv6 type {{ mld-listener-report, mld2-listener-report, mld-listener-done }} accept\n\
              \t\toifname @{SET_DHCP} udp sport 68 udp dport 67 accept\n"

@@ -105,6 +105,12 @@ pub struct Zone {
     pub display_name: Option<String>,
     pub networks: Vec<Cidr>,
     pub isolation: Option<Isolation>,
+    /// Routers inside the zone (`routers = [...]`): besides a connection's peer, the only
+    /// senders whose ICMP errors about a live connection may cross into another zone (path
+    /// MTU discovery and unreachables from routers behind the gateway). Left out of the
+    /// canonical form when empty, so policies without it keep their hash.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub routers: Vec<IpAddr>,
     #[serde(skip)]
     pub at: Position,
 }

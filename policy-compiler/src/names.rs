@@ -88,10 +88,20 @@ pub const SET_LIVE_PATHS: &str = "live_paths";
 pub const SET_LIVE_LOCAL: &str = "live_local";
 pub const SET_ERR_OUT: &str = "fwd_errors_out";
 pub const SET_DHCP: &str = "dhcp_ifaces";
-pub const SET_METER4: &str = "meter4";
-pub const SET_METER6: &str = "meter6";
-pub const SET_SENSITIVE_METER4: &str = "sensitive_meter4";
-pub const SET_SENSITIVE_METER6: &str = "sensitive_meter6";
+/// Senders allowed besides a connection's peer for ICMP errors: declared routers per interface.
+pub const SET_ROUTERS4: &str = "routers4";
+pub const SET_ROUTERS6: &str = "routers6";
+/// `mark . one end . other end` of every live flow: who may send ICMP errors about it.
+pub const SET_PEERS4: &str = "peers4";
+pub const SET_PEERS6: &str = "peers6";
+/// ICMP errors about a live connection pass through this chain (sender, length and rate).
+pub const CHAIN_FORWARD_ICMP_ERROR: &str = "forward-icmp-error";
+
+/// The per-source log meter of one log code (one set per code and family, so a flood on one
+/// zone pair or reason cannot fill the meter of another).
+pub fn meter(code: u32, v6: bool) -> String {
+    format!("lm{}-{code}", if v6 { 6 } else { 4 })
+}
 
 pub fn chain_spoof(zone: &str) -> String {
     format!("spoof-{zone}")

@@ -59,6 +59,8 @@ pub struct RawZone {
     #[serde(default)]
     pub networks: Vec<S<String>>,
     pub isolation: Option<S<String>>,
+    #[serde(default)]
+    pub routers: Vec<S<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -188,13 +188,14 @@ impl Validator {
         });
 
         let settings = self.policy_settings(&raw);
-        let zones = self.zones(&raw);
+        let mut zones = self.zones(&raw);
         let ownership = Ownership::build(
             zones
                 .values()
                 .flat_map(|z| z.networks.iter().map(|n| (*n, z.name.clone())))
                 .collect(),
         );
+        self.routers(&raw, &mut zones, &ownership);
         let hosts = self.hosts(&raw, &zones, &ownership);
         self.unique_names(&raw);
         let groups = self.groups(&raw, &hosts);
@@ -535,11 +536,58 @@ impl Validator {
                     display_name,
                     networks,
                     isolation,
+                    routers: Vec::new(),
                     at: self.pos(name.span().start),
                 },
             );
         }
         zones
+    }
+
+    /// `routers = [...]` of each zone: literal addresses that lie in the zone (most specific
+    /// network wins), as for hosts.
+    fn routers(
+        &mut self,
+        raw: &RawFile,
+        zones: &mut BTreeMap<String, Zone>,
+        ownership: &Ownership<String>,
+    ) {
+        for (name, z) in &raw.zones {
+            let Some(zone) = zones.get_mut(name.get_ref()) else {
+                continue;
+            };
+            for a in &z.get_ref().routers {
+                let Ok(addr) = net::parse_addr(a.get_ref()) else {
+                    self.error(
+                        "E008",
+                        a.span().start,
+                        format!("{:?} is not an IPv4 or IPv6 address", a.get_ref()),
+                        "write a router's literal address such as \"10.10.0.254\" (names are not resolved; no prefix here)",
+                    );
+                    continue;
+                };
+                match ownership.owner_of(&addr) {
+                    Some(owner) if *owner == zone.name => zone.routers.push(addr),
+                    owner => self.error(
+                        "E009",
+                        a.span().start,
+                        match owner {
+                            Some(owner) => format!(
+                                "router {addr} of zone {} lies in zone {owner}",
+                                zone.name
+                            ),
+                            None => format!(
+                                "router {addr} is outside every network of zone {}",
+                                zone.name
+                            ),
+                        },
+                        "list a router under the zone whose network holds its address (the most specific network wins)",
+                    ),
+                }
+            }
+            zone.routers.sort();
+            zone.routers.dedup();
+        }
     }
 
     fn bad_network(&mut self, n: &S<String>, e: NetError) {

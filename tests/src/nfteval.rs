@@ -20,8 +20,11 @@
 //!   entry: `ct state` reads `invalid`, other `ct` keys end the rule, `ct mark set` does
 //!   nothing. The same holds for packets whose state is invalid or untracked.
 //! * Rate limits, including the per-key limits of `update @set { … limit … }`, are taken to
-//!   pass: the model is of a packet within its budget (and a set with room). A set update
-//!   still loads its key, so the key's dependencies can end the rule.
+//!   pass: the model is of a packet within its budget (and a set with room), so `limit rate
+//!   over` never matches. A set update still loads its key, so the key's dependencies can end
+//!   the rule, and a later lookup of that key in that set (by the same packet) hits.
+//! * `meta length` is the packet's [`Packet::length`]; IPv4 packets have no options
+//!   (`ip hdrlength` 5) and IPv6 packets no extension headers.
 //!
 //! These points were checked against the kernel (6.18) with real packets; see the test
 //! `live_kernel_agrees_on_corner_cases` in `tests/tests/nfteval_selftest.rs`.
@@ -242,6 +245,8 @@ pub struct Packet {
     pub ether_saddr: Option<[u8; 6]>,
     /// `meta mark` (the skb mark).
     pub meta_mark: u32,
+    /// `meta length`: the IP packet's length in bytes.
+    pub length: u32,
     pub ct: CtInfo,
 }
 
@@ -259,6 +264,7 @@ impl Packet {
             hoplimit: 64,
             ether_saddr: None,
             meta_mark: 0,
+            length: 64,
             ct: CtInfo::default(),
         }
     }
@@ -311,6 +317,12 @@ impl Packet {
     }
 
     /// Sets the connection's mark.
+    /// `meta length` (default 64 bytes).
+    pub fn with_length(mut self, length: u32) -> Packet {
+        self.length = length;
+        self
+    }
+
     pub fn with_ct_mark(mut self, mark: u32) -> Packet {
         self.ct.mark = mark;
         self
@@ -433,8 +445,10 @@ enum Ty {
     CtStatus,
     CtDir,
     NfProto,
-    /// A plain 8-bit integer (TTL, hop limit).
+    /// A plain 8-bit integer (TTL, hop limit, IPv4 header length).
     Int8,
+    /// A plain 32-bit integer (`meta length`).
+    Int32,
 }
 
 impl Ty {
@@ -460,7 +474,7 @@ impl Ty {
     fn width(self) -> usize {
         match self {
             Ty::Ifname | Ty::Ipv6 => 16,
-            Ty::Ipv4 | Ty::Mark | Ty::CtState | Ty::CtStatus => 4,
+            Ty::Ipv4 | Ty::Mark | Ty::CtState | Ty::CtStatus | Ty::Int32 => 4,
             Ty::Ether => 6,
             Ty::InetService => 2,
             Ty::InetProto | Ty::IcmpType | Ty::Icmpv6Type | Ty::CtDir | Ty::NfProto | Ty::Int8 => 1,
@@ -603,6 +617,8 @@ enum Field {
     L4proto,
     Nfproto,
     MetaMark,
+    MetaLength,
+    IpHdrlength,
     IpSaddr,
     IpDaddr,
     IpProtocol,
@@ -633,6 +649,8 @@ impl Field {
             Field::L4proto | Field::IpProtocol | Field::Ip6Nexthdr => Ty::InetProto,
             Field::Nfproto => Ty::NfProto,
             Field::MetaMark | Field::CtMark => Ty::Mark,
+            Field::MetaLength => Ty::Int32,
+            Field::IpHdrlength => Ty::Int8,
             Field::IpSaddr | Field::IpDaddr => Ty::Ipv4,
             Field::Ip6Saddr | Field::Ip6Daddr => Ty::Ipv6,
             Field::IpTtl | Field::Ip6Hoplimit => Ty::Int8,
@@ -654,6 +672,8 @@ impl Field {
             Field::L4proto => "meta l4proto",
             Field::Nfproto => "meta nfproto",
             Field::MetaMark => "meta mark",
+            Field::MetaLength => "meta length",
+            Field::IpHdrlength => "ip hdrlength",
             Field::IpSaddr => "ip saddr",
             Field::IpDaddr => "ip daddr",
             Field::IpProtocol => "ip protocol",
@@ -787,10 +807,14 @@ enum Stmt {
     },
     Counter(Option<String>),
     Limit,
+    /// `limit rate over`: never matches a packet within its budget.
+    LimitOver,
     Log(LogRecord),
     /// `update @set { key … }`: the key is loaded (its dependencies can end the rule), the
-    /// per-key statements (limits) are taken to pass.
+    /// per-key statements (limits) are taken to pass, and the set (taken to have room) then
+    /// holds the key for later lookups of the same packet.
     Dynset {
+        set: String,
         key: Vec<Field>,
     },
     SetCtMark(MarkValue),
@@ -1158,6 +1182,7 @@ fn parse_field(v: &Json) -> Result<Field, EvalError> {
             "l4proto" => Field::L4proto,
             "nfproto" => Field::Nfproto,
             "mark" => Field::MetaMark,
+            "length" => Field::MetaLength,
             other => return fail(format!("unsupported expression `meta {other}`")),
         },
         "payload" => {
@@ -1171,6 +1196,7 @@ fn parse_field(v: &Json) -> Result<Field, EvalError> {
                 ("ip", "daddr") => Field::IpDaddr,
                 ("ip", "protocol") => Field::IpProtocol,
                 ("ip", "ttl") => Field::IpTtl,
+                ("ip", "hdrlength") => Field::IpHdrlength,
                 ("ip6", "saddr") => Field::Ip6Saddr,
                 ("ip6", "daddr") => Field::Ip6Daddr,
                 ("ip6", "nexthdr") => Field::Ip6Nexthdr,
@@ -1402,10 +1428,10 @@ fn parse_stmt(v: &Json, names: &Names, dynsets: &mut HashSet<String>) -> Result<
             _ => fail(format!("unsupported counter statement {}", short(v))),
         },
         "limit" => {
-            // A limit is taken to pass; `limit rate over` matches only when over the rate,
-            // which would be the opposite, so it is refused rather than guessed.
+            // A limit is taken to pass: the model is of a packet within its budget, so
+            // `limit rate over` (which matches only over the rate) does not match.
             if body.get("inv").and_then(Json::as_bool) == Some(true) {
-                return fail("unsupported statement `limit rate over`");
+                return Ok(Stmt::LimitOver);
             }
             Ok(Stmt::Limit)
         }
@@ -1452,8 +1478,8 @@ fn parse_stmt(v: &Json, names: &Names, dynsets: &mut HashSet<String>) -> Result<
                     check_passive_stmt(s)?;
                 }
             }
-            dynsets.insert(name);
-            Ok(Stmt::Dynset { key })
+            dynsets.insert(name.clone());
+            Ok(Stmt::Dynset { set: name, key })
         }
         "mangle" => {
             let obj = body.as_object().ok_or_else(|| EvalError {
@@ -1789,6 +1815,7 @@ impl Ruleset {
                     hook,
                     ct_attached: hook.conntrack_attached(base.priority),
                     out: &mut out,
+                    updated: HashSet::new(),
                 };
                 let v = run.base_chain(ci, base.policy);
                 if v == Verdict::Drop {
@@ -1846,6 +1873,8 @@ struct Run<'a> {
     /// Whether conntrack has run before this base chain.
     ct_attached: bool,
     out: &'a mut Outcome,
+    /// (set, key) pairs this packet has added to run-time sets.
+    updated: HashSet<(String, Vec<u8>)>,
 }
 
 impl Run<'_> {
@@ -1917,6 +1946,12 @@ impl Run<'_> {
             Field::L4proto => Some(vec![p.l4proto]),
             Field::Nfproto => Some(vec![if v6 { 10 } else { 2 }]),
             Field::MetaMark => Some(p.meta_mark.to_be_bytes().to_vec()),
+            Field::MetaLength => Some(p.length.to_be_bytes().to_vec()),
+            // No IPv4 options are modelled: the header is 5 words.
+            Field::IpHdrlength => {
+                need_v4(f.name())?;
+                Some(vec![5])
+            }
             Field::IpSaddr | Field::IpDaddr | Field::IpProtocol | Field::IpTtl => {
                 need_v4(f.name())?;
                 match f {
@@ -2101,6 +2136,21 @@ impl Run<'_> {
                         },
                         Rhs::Set(r) => match self.set_def(r) {
                             None => Tri::Maybe("reference to a missing set".to_string()),
+                            // A run-time set holds what this packet put there (the model's
+                            // sets have room); anything else is unknown.
+                            Some(set) if set.dynamic => {
+                                let bytes = key.parts.iter().cloned().collect::<Option<Vec<_>>>();
+                                match (r, bytes) {
+                                    (SetRef::Named(n), Some(b))
+                                        if self.updated.contains(&(n.clone(), b.concat())) =>
+                                    {
+                                        Tri::Yes
+                                    }
+                                    _ => {
+                                        Tri::Maybe(format!("{} is updated at run time", set.label))
+                                    }
+                                }
+                            }
                             Some(set) => match self.lookup(set, &key) {
                                 Lookup::Hit(e) => {
                                     let e = e.clone();
@@ -2132,14 +2182,18 @@ impl Run<'_> {
                 }
                 Stmt::Counter(None) => did.push("counter".to_string()),
                 Stmt::Limit => {}
+                Stmt::LimitOver => return Flow::Next,
                 Stmt::Log(l) => {
                     self.out.logs.push(l.clone());
                     did.push(format!("log {:?}", l.prefix));
                 }
-                Stmt::Dynset { key } => {
+                Stmt::Dynset { set, key } => {
                     // Only the key's dependencies matter; the per-key limit is taken to pass.
-                    if self.load_key(key).is_err() {
+                    let Ok(k) = self.load_key(key) else {
                         return Flow::Next;
+                    };
+                    if let Some(bytes) = k.parts.into_iter().collect::<Option<Vec<_>>>() {
+                        self.updated.insert((set.clone(), bytes.concat()));
                     }
                 }
                 Stmt::SetCtMark(value) => {

@@ -237,6 +237,27 @@ fn live(p: &Policy, mark: u32, iif: &str, oif: &str) -> bool {
     })
 }
 
+/// Whether `sender` may send ICMP errors about a connection of `mark` to `target`: the
+/// connection's peer as the flow names it (an error towards the originator, reply direction,
+/// comes from the flow's destination side, and the other way round), or anyone for
+/// intra-zone traffic.
+fn error_peer(p: &Policy, mark: u32, dir: CtDirection, sender: IpAddr, target: IpAddr) -> bool {
+    if p.intra_zone == IntraZone::Accept
+        && p.zones
+            .keys()
+            .any(|z| zonegate_policy::mark::intra_mark(z) == mark)
+    {
+        return true;
+    }
+    p.active_flows().filter(|f| f.mark == mark).any(|f| {
+        let (sender_end, target_end) = match dir {
+            CtDirection::Reply => (&f.to, &f.from),
+            CtDirection::Original => (&f.from, &f.to),
+        };
+        covers(p, sender_end, sender) && covers(p, target_end, target)
+    })
+}
+
 fn packet(
     iif: &str,
     oif: &str,
@@ -547,10 +568,12 @@ fn check_history(
                 pkt
             );
         }
-        // An ICMP error about the connection from an address of each zone, sent towards the
-        // connection's source: related, accepted only from the connection's own path.
+        // An ICMP error about the connection from an address of each zone and from the
+        // connection's own peer, sent towards either end: related, accepted only from the
+        // connection's own path and only when its sender is the peer of the end it goes to
+        // (conntrack gives errors towards the originator the reply direction).
         for (from_if, zone) in IFACES {
-            let outer = match (zone, c.src.is_ipv6()) {
+            let other = match (zone, c.src.is_ipv6()) {
                 ("a", false) => "10.1.0.9",
                 ("a", true) => "fd01::9",
                 ("b", false) => "10.2.0.200",
@@ -558,29 +581,40 @@ fn check_history(
                 (_, false) => "192.0.2.5",
                 (_, true) => "2001:db8::5",
             };
-            let err_type = if c.src.is_ipv6() { 1 } else { 3 };
-            let mut pkt = packet(
-                from_if,
-                c.iif,
-                ip(outer),
-                c.src,
-                if c.src.is_ipv6() { 58 } else { 1 },
-                0,
-                err_type,
-            )
-            .with_state(CtState::Related)
-            .with_ct_mark(c.mark);
-            pkt.dport = Some(0);
-            let got = k1.eval_path(&[Hook::Prerouting, Hook::Forward], &pkt);
-            let want = src_ok(&p1, zone, ip(outer)) && live(&p1, c.mark, from_if, c.iif);
-            prop_assert_eq!(
-                got.accepted(),
-                want,
-                "ICMP error from {} via {}: {:?}",
-                outer,
-                from_if,
-                pkt
-            );
+            for (outer, to_if, target, dir) in [
+                (ip(other), c.iif, c.src, CtDirection::Reply),
+                (c.dst, c.iif, c.src, CtDirection::Reply),
+                (ip(other), c.oif, c.dst, CtDirection::Original),
+                (c.src, c.oif, c.dst, CtDirection::Original),
+            ] {
+                let err_type = if c.src.is_ipv6() { 1 } else { 3 };
+                let mut pkt = packet(
+                    from_if,
+                    to_if,
+                    outer,
+                    target,
+                    if c.src.is_ipv6() { 58 } else { 1 },
+                    0,
+                    err_type,
+                )
+                .with_state(CtState::Related)
+                .with_direction(dir)
+                .with_ct_mark(c.mark);
+                pkt.dport = Some(0);
+                let got = k1.eval_path(&[Hook::Prerouting, Hook::Forward], &pkt);
+                let want = src_ok(&p1, zone, outer)
+                    && live(&p1, c.mark, from_if, to_if)
+                    && error_peer(&p1, c.mark, dir, outer, target);
+                prop_assert_eq!(
+                    got.accepted(),
+                    want,
+                    "ICMP error from {} via {} to {}: {:?}",
+                    outer,
+                    from_if,
+                    target,
+                    pkt
+                );
+            }
         }
         // A helper-created (expected) connection inheriting this mark, to another port: it
         // needs a flow of its own.

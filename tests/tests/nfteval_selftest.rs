@@ -1016,7 +1016,6 @@ fn live_unmodelled_constructs_are_errors() {
         ("reject with icmpx admin-prohibited", "reject"),
         ("fib daddr type local accept", "fib"),
         ("ip dscp cs1 accept", "ip dscp"),
-        ("limit rate over 10/second drop", "limit rate over"),
         ("ct original ip saddr 192.0.2.1 accept", "ct"),
         ("tcp flags syn accept", "tcp flags"),
         ("meta pkttype broadcast accept", "meta pkttype"),
