@@ -254,6 +254,9 @@ pub enum IcmpErrorKind {
     HostUnreachable,
     /// IPv4 type 3 code 13 / ICMPv6 type 1 code 1.
     AdminProhibited,
+    /// Path MTU discovery: IPv4 type 3 code 4 (fragmentation needed) / ICMPv6 type 2 (packet
+    /// too big), with a next-hop MTU of 1480 (so the receiver can still send full-size probes).
+    PacketTooBig,
 }
 
 impl IcmpErrorKind {
@@ -266,6 +269,8 @@ impl IcmpErrorKind {
             (IcmpErrorKind::PortUnreachable, true) => (1, 4),
             (IcmpErrorKind::HostUnreachable, true) => (1, 3),
             (IcmpErrorKind::AdminProhibited, true) => (1, 1),
+            (IcmpErrorKind::PacketTooBig, false) => (3, 4),
+            (IcmpErrorKind::PacketTooBig, true) => (2, 0),
         }
     }
 }
@@ -279,16 +284,31 @@ pub fn icmp_error_packet(
     quoted: &QuotedFlow,
     kind: IcmpErrorKind,
 ) -> Result<Vec<u8>, SpoofError> {
+    icmp_error_carrying(outer_src, outer_dst, quoted, kind, b"zonegate")
+}
+
+/// Like [`icmp_error_packet`], with `payload` as the quoted packet's payload: what a sender
+/// can smuggle inside an error.
+pub fn icmp_error_carrying(
+    outer_src: IpAddr,
+    outer_dst: IpAddr,
+    quoted: &QuotedFlow,
+    kind: IcmpErrorKind,
+    payload: &[u8],
+) -> Result<Vec<u8>, SpoofError> {
     check_family(outer_src, outer_dst)?;
     check_family(outer_src, quoted.src.ip())?;
     let inner = match quoted.proto {
-        L4Proto::Udp => udp_packet(quoted.src, quoted.dst, b"zonegate")?,
-        L4Proto::Tcp => tcp_packet(quoted.src, quoted.dst, tcp_flags::ACK, 1, 1, &[])?,
+        L4Proto::Udp => udp_packet(quoted.src, quoted.dst, payload)?,
+        L4Proto::Tcp => tcp_packet(quoted.src, quoted.dst, tcp_flags::ACK, 1, 1, payload)?,
     };
     let v6 = outer_src.is_ipv6();
     let (icmp_type, code) = kind.type_code(v6);
-    // Type, code, checksum, 4 unused bytes, then the quoted packet.
+    // Type, code, checksum, 4 bytes (unused, or the MTU), then the quoted packet.
     let mut icmp = vec![icmp_type, code, 0, 0, 0, 0, 0, 0];
+    if kind == IcmpErrorKind::PacketTooBig {
+        icmp[6..8].copy_from_slice(&1480u16.to_be_bytes());
+    }
     icmp.extend_from_slice(&inner);
     let (sum, proto) = if v6 {
         let sum = l4_checksum(&icmp, 1, outer_src, outer_dst, PROTO_ICMPV6);

@@ -496,6 +496,193 @@ fn icmp_errors_from_a_third_zone_are_dropped() {
     }
 }
 
+/// Today's ruleset as it was before the sender check: every ICMP error on a live path of the
+/// connection it quotes is accepted, whoever sent it. The control for the tests below.
+fn without_the_sender_check(text: &str) -> String {
+    let weak = text.replace("goto forward-icmp-error\n", "accept\n");
+    assert_ne!(weak, text, "the ruleset has the ICMP error check");
+    weak
+}
+
+/// Sends one forged ICMP error from namespace `ns`.
+fn send_error(
+    ns: &str,
+    from: &str,
+    to: &str,
+    quoted: QuotedFlow,
+    kind: IcmpErrorKind,
+    payload: &[u8],
+) {
+    let pkt = spoof::icmp_error_carrying(ip(from), ip(to), &quoted, kind, payload).expect("error");
+    spoof::send_ip(ns, "eth0", &pkt).expect("send");
+}
+
+/// An ICMP error from `from` seen in a capture.
+fn error_from(from: &str) -> impl Fn(&spoof::Packet) -> bool {
+    let from = ip(from);
+    move |p: &spoof::Packet| p.icmp.is_some() && p.src == from
+}
+
+/// The attack review's crossing: while lg-relay has a live connection to mn-app, hosts that
+/// are not its endpoints (a My Number host no flow names; another LGWAN host) send ICMP errors
+/// quoting it, each carrying bytes of their own, to its ends. Under the design without the
+/// sender check they cross; with it only the connection's peer and a declared router get
+/// through (path MTU discovery and unreachables still work), and an error longer than an
+/// error may be is refused even from the peer. IPv4 and IPv6. Absence is judged by ordering:
+/// each forged error is followed on the same path by one that must pass.
+#[test]
+fn icmp_errors_cross_only_from_the_connections_peer_or_a_declared_router() {
+    if !require_root() {
+        return;
+    }
+    let lab = lab();
+    let _echo = udp_echo(&lab, 0, 5140);
+    let strong = ruleset(POLICY);
+    let refused = counter_for(&strong, |c| c.reason == Reason::IcmpErrorRefused);
+    let secret = vec![b'S'; 64];
+    for (design, text) in [
+        (
+            "without the sender check",
+            without_the_sender_check(&strong.text),
+        ),
+        ("zonegate", strong.text.clone()),
+    ] {
+        load(&lab, &text).expect("ruleset");
+        let guarded = design == "zonegate";
+        for (relay, app, mn_other, lg_other, router, port) in [
+            (
+                "10.20.0.10",
+                "10.10.0.5",
+                "10.10.0.7",
+                "10.20.0.20",
+                "10.10.0.254",
+                40061,
+            ),
+            (
+                "fd00:20::10",
+                "fd00:10::5",
+                "fd00:10::7",
+                "fd00:20::20",
+                "fd00:10::fe",
+                40062,
+            ),
+        ] {
+            let port = if guarded { port + 10 } else { port };
+            let flow = UdpFlow::open(lab.host(1), sa(relay, port), sa(app, 5140)).expect("flow");
+            assert!(
+                flow.roundtrip("hello", DENY_WAIT).is_ok(),
+                "{design}: the flow works"
+            );
+            let to_relay = QuotedFlow {
+                proto: L4Proto::Udp,
+                src: sa(relay, port),
+                dst: sa(app, 5140),
+            };
+            let to_app = QuotedFlow {
+                proto: L4Proto::Udp,
+                src: sa(app, 5140),
+                dst: sa(relay, port),
+            };
+            let lg = Capture::start(lab.host(1), "eth0").expect("capture lg");
+            let mn = Capture::start(lab.host(0), "eth0").expect("capture mn");
+            // Towards the connection's originator (LGWAN), from a My Number host no flow names,
+            // then from the real peer and from the declared router (which must pass).
+            send_error(
+                lab.host(0),
+                mn_other,
+                relay,
+                to_relay,
+                IcmpErrorKind::PortUnreachable,
+                &secret,
+            );
+            send_error(
+                lab.host(0),
+                app,
+                relay,
+                to_relay,
+                IcmpErrorKind::PortUnreachable,
+                b"peer",
+            );
+            send_error(
+                lab.host(0),
+                router,
+                relay,
+                to_relay,
+                IcmpErrorKind::PacketTooBig,
+                b"mtu",
+            );
+            // Towards the responder (My Number), from an LGWAN host that is not the endpoint,
+            // then from the endpoint itself.
+            send_error(
+                lab.host(1),
+                lg_other,
+                app,
+                to_app,
+                IcmpErrorKind::PortUnreachable,
+                &secret,
+            );
+            send_error(
+                lab.host(1),
+                relay,
+                app,
+                to_app,
+                IcmpErrorKind::PacketTooBig,
+                b"peer",
+            );
+            assert!(
+                lg.wait_for(DENY_WAIT * 3, error_from(router)),
+                "{design}: PMTU from the declared router {router}"
+            );
+            assert!(
+                lg.saw(error_from(app)),
+                "{design}: the peer's unreachable reaches {relay}"
+            );
+            assert!(
+                mn.wait_for(DENY_WAIT * 3, error_from(relay)),
+                "{design}: the peer's PMTU error reaches {app}"
+            );
+            assert_eq!(
+                lg.saw(error_from(mn_other)),
+                !guarded,
+                "{design}: an error from {mn_other}, which no flow names, reaching {relay}"
+            );
+            assert_eq!(
+                mn.saw(error_from(lg_other)),
+                !guarded,
+                "{design}: an error from {lg_other}, not the connection's endpoint, reaching {app}"
+            );
+            // The peer itself may not send an error longer than an error may be (576 bytes for
+            // IPv4, 1,280 for IPv6).
+            let big = vec![b'B'; if relay.contains(':') { 1300 } else { 1000 }];
+            lg.clear();
+            send_error(
+                lab.host(0),
+                app,
+                relay,
+                to_relay,
+                IcmpErrorKind::PortUnreachable,
+                &big,
+            );
+            send_error(
+                lab.host(0),
+                router,
+                relay,
+                to_relay,
+                IcmpErrorKind::PacketTooBig,
+                b"mtu2",
+            );
+            assert!(lg.wait_for(DENY_WAIT * 3, |p| error_from(router)(p)
+                && spoof::contains(&p.payload, b"mtu2")));
+            assert_eq!(
+                lg.saw(|p| error_from(app)(p) && spoof::contains(&p.payload, &big[..100])),
+                !guarded,
+                "{design}: an oversized error from the peer reaching {relay}"
+            );
+        }
+    }
+    assert!(counter(&lab, &refused) >= 6, "refused errors are counted");
+}
+
 #[test]
 fn an_ftp_helper_cannot_open_ports_the_flow_does_not_name() {
     if !require_root() {
