@@ -159,6 +159,86 @@ fn ip_packet(src: IpAddr, dst: IpAddr, protocol: u8, l4: &[u8]) -> Result<Vec<u8
     }
 }
 
+/// Sets the IPv4 TTL or IPv6 hop limit of a packet built here (and the IPv4 header checksum).
+pub fn set_ttl(packet: &mut [u8], ttl: u8) {
+    match packet.first().map(|b| b >> 4) {
+        Some(4) if packet.len() >= 20 => {
+            packet[8] = ttl;
+            refresh_ipv4_checksum(packet);
+        }
+        Some(6) if packet.len() >= 40 => packet[7] = ttl,
+        _ => {}
+    }
+}
+
+fn refresh_ipv4_checksum(packet: &mut [u8]) {
+    let ihl = usize::from(packet[0] & 0x0f);
+    packet[10..12].copy_from_slice(&[0, 0]);
+    let sum = util::checksum(&packet[..ihl * 4], 5);
+    packet[10..12].copy_from_slice(&sum.to_be_bytes());
+}
+
+/// An IPv4 packet built here with `options` (padded with End-of-Options to a multiple of 4
+/// bytes, at most 40) inserted after its fixed header: the transport header moves back.
+pub fn with_ipv4_options(packet: &[u8], options: &[u8]) -> Result<Vec<u8>, SpoofError> {
+    if packet.len() < 20 || packet[0] != 0x45 {
+        return Err(SpoofError::Usage(
+            "not an IPv4 packet without options".into(),
+        ));
+    }
+    let mut opts = options.to_vec();
+    while !opts.len().is_multiple_of(4) {
+        opts.push(0);
+    }
+    if opts.len() > 40 {
+        return Err(SpoofError::Usage(format!(
+            "{} bytes of IPv4 options",
+            opts.len()
+        )));
+    }
+    let mut p = packet[..20].to_vec();
+    p.extend_from_slice(&opts);
+    p.extend_from_slice(&packet[20..]);
+    p[0] = 0x40 | u8::try_from(5 + opts.len() / 4).unwrap_or(15);
+    let total = u16::try_from(p.len()).map_err(|_| SpoofError::Usage("packet too long".into()))?;
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    refresh_ipv4_checksum(&mut p);
+    Ok(p)
+}
+
+/// An IPv6 packet built here with an 8-byte destination-options header (two bytes of PadN)
+/// between the IPv6 header and the transport header.
+pub fn with_ipv6_destination_options(packet: &[u8]) -> Result<Vec<u8>, SpoofError> {
+    if packet.len() < 40 || packet[0] >> 4 != 6 {
+        return Err(SpoofError::Usage("not an IPv6 packet".into()));
+    }
+    let next = packet[6];
+    let mut p = packet[..40].to_vec();
+    // Next header, length 0 (8 bytes), PadN of 4 bytes.
+    p.extend_from_slice(&[next, 0, 1, 4, 0, 0, 0, 0]);
+    p.extend_from_slice(&packet[40..]);
+    p[6] = 60;
+    let len =
+        u16::try_from(p.len() - 40).map_err(|_| SpoofError::Usage("packet too long".into()))?;
+    p[4..6].copy_from_slice(&len.to_be_bytes());
+    Ok(p)
+}
+
+/// An ICMPv6 message of `icmp_type` with `body` after the 4-byte header (checksummed).
+pub fn icmpv6_packet(
+    src: IpAddr,
+    dst: IpAddr,
+    icmp_type: u8,
+    body: &[u8],
+) -> Result<Vec<u8>, SpoofError> {
+    check_family(src, dst)?;
+    let mut icmp = vec![icmp_type, 0, 0, 0];
+    icmp.extend_from_slice(body);
+    let sum = l4_checksum(&icmp, 1, src, dst, PROTO_ICMPV6);
+    icmp[2..4].copy_from_slice(&sum.to_be_bytes());
+    ip_packet(src, dst, PROTO_ICMPV6, &icmp)
+}
+
 /// Internet checksum of `l4` with the pseudo-header for `src`/`dst`, the checksum field being
 /// 16-bit word `skipword`.
 fn l4_checksum(l4: &[u8], skipword: usize, src: IpAddr, dst: IpAddr, protocol: u8) -> u16 {
