@@ -441,6 +441,35 @@ fn packet_dst(packet: &[u8]) -> Option<IpAddr> {
 // ---------------------------------------------------------------------------------------------
 // Senders
 
+/// Sends many packets of one family (from the builders above) out of `iface` in `ns` through
+/// one raw socket, pausing a millisecond after every 50 so the veth backlog drops none.
+pub fn send_ip_many(ns: &str, iface: &str, packets: &[Vec<u8>]) -> Result<(), SpoofError> {
+    let Some(first) = packets.first() else {
+        return Ok(());
+    };
+    let v4 = packet_dst(first).is_some_and(|d| d.is_ipv4());
+    try_in_ns(ns, || -> io::Result<()> {
+        let domain = if v4 { Domain::IPV4 } else { Domain::IPV6 };
+        let sock = Socket::new(domain, Type::RAW, Some(Protocol::from(libc::IPPROTO_RAW)))?;
+        if v4 {
+            sock.set_header_included_v4(true)?;
+        } else {
+            sock.set_header_included_v6(true)?;
+        }
+        sock.bind_device(Some(iface.as_bytes()))?;
+        let sock: UdpSocket = sock.into();
+        for (i, p) in packets.iter().enumerate() {
+            let dst = packet_dst(p).ok_or_else(|| io::Error::other("not an IP packet"))?;
+            sock.send_to(p, SocketAddr::new(dst, 0))?;
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        Ok(())
+    })?
+    .map_err(|e| SpoofError::io(format!("send raw packets via {iface} in {ns}"), e))
+}
+
 /// Sends a complete IP packet (from the builders above) out of `iface` in `ns` through a raw
 /// `IPPROTO_RAW` socket: the kernel routes it by its destination and resolves the next hop's
 /// MAC, but sends our header untouched, forged source address included.

@@ -121,6 +121,18 @@ path = "{}"
     )
 }
 
+/// The counter of the no-flow denial `from` -> `to` in the policy compiled for gw1.
+fn pair_counter(policy: &str, from: &str, to: &str) -> String {
+    let checked = zonegate_policy::validate("zones.toml", policy, None);
+    let p = checked.policy.expect("test policy valid");
+    let r = zonegate_policy::compile(&p, "gw1").expect("compiles");
+    zonegate_e2e::zonelab::counter_for(&r, |c| {
+        c.reason == zonegate_policy::metadata::Reason::NoFlow
+            && c.from.as_deref() == Some(from)
+            && c.to.as_deref() == Some(to)
+    })
+}
+
 fn wait<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let end = Instant::now() + timeout;
     loop {
@@ -446,10 +458,8 @@ fn denied_attempts_are_counted_exactly_scans_summarised_and_no_payload_is_kept()
     // Window 1: one denied attempt My Number -> internet, and a port scan LGWAN -> internet
     // (40 ports over 2 s: NFLOG samples it at 5/s after a burst of 10, enough for a scan).
     let w0 = next_window(&gw, metric(&gw, "zonegate_denied_windows_total", &[]));
-    let c11_before = {
-        let lab = &gw.lab;
-        zonegate_e2e::zonelab::counter(lab, "c11")
-    };
+    let mn_web = pair_counter(POLICY_R1, "mynumber", "internet");
+    let c11_before = zonegate_e2e::zonelab::counter(&gw.lab, &mn_web);
     let scan_ns = gw.lab.host(1).to_string();
     let scanner = thread::spawn(move || {
         in_ns(&scan_ns, || {
@@ -519,7 +529,7 @@ fn denied_attempts_are_counted_exactly_scans_summarised_and_no_payload_is_kept()
             .find(|a| a["details"]["phase"] == "summary")
     })
     .unwrap_or_else(|| panic!("no summary:\n{}", types(&hook.all())));
-    let c11 = zonegate_e2e::zonelab::counter(&gw.lab, "c11") - c11_before;
+    let c11 = zonegate_e2e::zonelab::counter(&gw.lab, &mn_web) - c11_before;
     assert_eq!(c11, 1001, "the kernel counted every packet");
     assert_eq!(summary["severity"], "high");
     assert_eq!(summary["details"]["count"], 1000, "{summary}");

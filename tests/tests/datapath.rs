@@ -824,6 +824,128 @@ fn denials_are_logged_under_the_reason_that_is_true() {
     }
 }
 
+/// Elements in a run-time set of our table.
+fn set_len(lab: &Lab, set: &str) -> usize {
+    let out = lab
+        .nft_ok(
+            lab.gw(),
+            &["-j", "list", "set", "inet", "zonegate", set],
+            None,
+        )
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap_or(serde_json::Value::Null);
+    v["nftables"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find_map(|o| o["set"]["elem"].as_array().map(Vec::len))
+        })
+        .unwrap_or(0)
+}
+
+/// The attack review's blinding: a flood from many (spoofed) sources fills the per-source log
+/// meter, and then a scan from LGWAN into My Number is logged without its source. With one
+/// meter shared by every denial (the design before), the scanner's source never enters the
+/// full meter, so it is never logged; with a meter per log code, the flood fills only its own.
+#[test]
+fn a_flood_that_fills_one_log_meter_cannot_blind_another() {
+    if !require_root() {
+        return;
+    }
+    let lab = lab();
+    let strong = ruleset(POLICY);
+    let code = |reason: Reason, from: Option<&str>, to: Option<&str>| {
+        strong
+            .metadata
+            .log_codes
+            .iter()
+            .find(|(_, c)| {
+                c.reason == reason
+                    && c.from.as_deref() == from
+                    && c.to.as_deref() == to
+                    && c.meter_full.is_none()
+            })
+            .map(|(n, _)| *n)
+            .unwrap_or_else(|| panic!("no {reason:?} code"))
+    };
+    let spoof_inet = code(Reason::Spoofed, Some("inet"), None);
+    let scan = code(Reason::NoFlow, Some("lg"), Some("mn"));
+    // The design before: one meter for every denial, no fallback log.
+    let shared = {
+        let mut t = String::new();
+        for line in strong.text.lines() {
+            if line.contains(" saddr != @lm") {
+                continue;
+            }
+            let mut l = line.to_string();
+            for n in strong.metadata.log_codes.keys() {
+                l = l.replace(&format!("@lm4-{n} "), "@lm4-shared ");
+            }
+            t.push_str(&l);
+            t.push('\n');
+            if line.starts_with("\tcomment ") {
+                t.push_str("\tset lm4-shared { type ipv4_addr; size 16384; flags dynamic,timeout; timeout 1m; }\n");
+            }
+        }
+        t
+    };
+    // 17,000 datagrams from the internet segment with sources of no zone (spoofed).
+    let flood: Vec<Vec<u8>> = (0..17_000u32)
+        .map(|i| {
+            let src = std::net::Ipv4Addr::from(0x6440_0000 + i);
+            spoof::udp_packet(
+                SocketAddr::new(src.into(), 40000),
+                sa("10.10.0.5", 5140),
+                b"f",
+            )
+            .expect("udp")
+        })
+        .collect();
+    for (design, text, flood_meter, scan_meter) in [
+        (
+            "one shared meter",
+            shared,
+            "lm4-shared".to_string(),
+            "lm4-shared".to_string(),
+        ),
+        (
+            "zonegate",
+            strong.text.clone(),
+            format!("lm4-{spoof_inet}"),
+            format!("lm4-{scan}"),
+        ),
+    ] {
+        load(&lab, &text).expect("ruleset");
+        spoof::send_ip_many(lab.host(3), "eth0", &flood).expect("flood");
+        let spoofed = format!("c{spoof_inet}");
+        wait_counter(&lab, &spoofed, 17_000);
+        assert_eq!(
+            set_len(&lab, &flood_meter),
+            16_384,
+            "{design}: the flood filled {flood_meter}"
+        );
+        // A scan of 40 My Number ports from an LGWAN host.
+        let before = counter(&lab, &format!("c{scan}"));
+        let probes: Vec<Vec<u8>> = (7000..7040u16)
+            .map(|port| {
+                spoof::udp_packet(sa("10.20.0.20", 40100), sa("10.10.0.5", port), b"s")
+                    .expect("udp")
+            })
+            .collect();
+        spoof::send_ip_many(lab.host(1), "eth0", &probes).expect("scan");
+        assert_eq!(
+            wait_counter(&lab, &format!("c{scan}"), before + 40),
+            before + 40,
+            "{design}: scan counted"
+        );
+        assert_eq!(
+            meter_holds(&lab, &scan_meter, "10.20.0.20"),
+            design == "zonegate",
+            "{design}: the scanner's source logged after the flood"
+        );
+    }
+}
+
 #[test]
 fn an_ftp_helper_cannot_open_ports_the_flow_does_not_name() {
     if !require_root() {
