@@ -122,10 +122,15 @@ pub fn spec() -> LabSpec {
 impl Gw {
     /// None (after a loud SKIPPED banner) without root.
     pub fn up(policy: &str, extra_config: &str) -> Option<Gw> {
+        Gw::up_with(&spec(), policy, extra_config)
+    }
+
+    /// [`Gw::up`] on another lab topology.
+    pub fn up_with(spec: &LabSpec, policy: &str, extra_config: &str) -> Option<Gw> {
         if !require_root() {
             return None;
         }
-        let lab = Lab::up(&spec()).expect("lab up");
+        let lab = Lab::up(spec).expect("lab up");
         let dir = std::env::temp_dir().join(format!(
             "zg-agent-e2e-{}-{}",
             std::process::id(),
