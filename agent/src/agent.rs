@@ -689,6 +689,8 @@ mod tests {
             metrics_address: None,
             max_restores_per_minute: 600,
             lockdown_management: Vec::new(),
+            auto_apply: false,
+            auto_apply_confirm: Duration::from_secs(120),
             alerts: Default::default(),
             alert_problems: Vec::new(),
         }

@@ -28,7 +28,7 @@ use zonegate_alerts::model::{
 };
 use zonegate_alerts::{
     parse_nft_counters, AlertContext, AlertKind, AlertPipeline, AlertsConfig, Counters,
-    DeniedFlowMonitor,
+    DeniedFlowMonitor, StagedChange,
 };
 use zonegate_policy::Metadata;
 
@@ -248,9 +248,16 @@ impl EventSink for AlertSink {
     fn send(&self, event: &Event) {
         match &event.kind {
             EventKind::Heartbeat {
-                mode, drift_count, ..
+                mode,
+                drift_count,
+                staged,
+                ..
             } => {
-                self.pipeline.heartbeat(mode, Some(*drift_count));
+                let staged = staged.as_ref().map(|s| StagedChange {
+                    file_sha256: s.file_sha256.clone(),
+                    since: s.since.clone(),
+                });
+                self.pipeline.heartbeat(mode, Some(*drift_count), staged);
                 return;
             }
             EventKind::PolicyApplied { metadata, .. } => {
@@ -609,6 +616,7 @@ mod tests {
             mode: "enforce".into(),
             drift_count: 0,
             uptime_s: 0,
+            staged: None,
         };
         assert!(to_alert(&hb).is_none(), "heartbeats go through heartbeat()");
     }
@@ -687,6 +695,7 @@ mod tests {
             mode: "enforce".into(),
             drift_count: 3,
             uptime_s: 0,
+            staged: None,
         });
         assert!(pipeline.wait_delivered(Duration::from_secs(10)));
         pipeline.shutdown(Duration::from_secs(2));

@@ -26,6 +26,8 @@ const DEFAULT_POLICY: &str = "/etc/zonegate/zones.toml";
 const DEFAULT_STATE_DIR: &str = "/var/lib/zonegate";
 const DEFAULT_STATUS_SOCKET: &str = "/run/zonegate/agent.sock";
 const DEFAULT_CHECK_INTERVAL: Duration = Duration::from_secs(30);
+/// The confirm window of a policy applied by itself on a settled write (`auto_apply = true`).
+const DEFAULT_AUTO_APPLY_CONFIRM: Duration = Duration::from_secs(120);
 const DEFAULT_MAX_RESTORES_PER_MINUTE: u32 = 600;
 /// Every key the agent understands, for the unknown-key warning.
 const KNOWN_KEYS: &[&str] = &[
@@ -37,6 +39,8 @@ const KNOWN_KEYS: &[&str] = &[
     "status_socket",
     "metrics_address",
     "max_restores_per_minute",
+    "auto_apply",
+    "auto_apply_confirm",
     "lockdown",
     "alerts",
 ];
@@ -89,6 +93,12 @@ pub struct AgentConfig {
     pub max_restores_per_minute: u32,
     /// Management path kept open by the lockdown ruleset when there is no policy at all.
     pub lockdown_management: Vec<Management>,
+    /// Apply a settled write of the policy file by itself (for configuration-management
+    /// fleets). Off by default: a saved file is staged until `zonegate-agent apply` or
+    /// `systemctl reload zonegate-agent`.
+    pub auto_apply: bool,
+    /// The confirm window of such an automatic apply: rolled back unless confirmed in time.
+    pub auto_apply_confirm: Duration,
     /// `[alerts]`: queue, heartbeat, denied-flow aggregation, sinks.
     pub alerts: AlertsConfig,
     /// `[[alerts.sinks]]` entries that could not be read (skipped): raised as
@@ -121,6 +131,8 @@ struct RawConfig {
     status_socket: Option<PathBuf>,
     metrics_address: Option<String>,
     max_restores_per_minute: Option<u32>,
+    auto_apply: Option<bool>,
+    auto_apply_confirm: Option<config::Value>,
     lockdown: Option<RawLockdown>,
     /// Read leniently by [`parse_alerts`], key by key.
     alerts: Option<config::Value>,
@@ -238,6 +250,16 @@ fn resolve(
             value_error(format!("check_interval {v} is not a duration like \"30s\""))
         })?,
     };
+    let auto_apply_confirm = match raw.auto_apply_confirm {
+        None => DEFAULT_AUTO_APPLY_CONFIRM,
+        Some(v) => parse_interval(&v.to_string())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(|| {
+                value_error(format!(
+                    "auto_apply_confirm {v} is not a duration like \"120s\" (an automatic apply always has a confirm window)"
+                ))
+            })?,
+    };
     let gateway = match raw.gateway.filter(|g| !g.is_empty()) {
         Some(g) => g,
         None => hostname().unwrap_or_else(|| {
@@ -287,6 +309,8 @@ fn resolve(
             .unwrap_or(DEFAULT_MAX_RESTORES_PER_MINUTE)
             .max(1),
         lockdown_management,
+        auto_apply: raw.auto_apply.unwrap_or(false),
+        auto_apply_confirm,
         alerts,
         alert_problems,
     })

@@ -19,6 +19,7 @@ use crate::apply::{AnyWatch, NoWatch};
 use crate::backend::nft::NftBackend;
 use crate::backend::{Backend, Kernel, ReadOnly};
 use crate::bypass::{self, Inventory};
+use crate::change_control::{self, OnWrite};
 use crate::config::{AgentConfig, Mode};
 use crate::conntrack;
 use crate::control::{self, Request, Response};
@@ -36,6 +37,7 @@ use crate::policy_source;
 use crate::state::LastKnownGood;
 use crate::status::Status;
 use crate::watch_file::{PolicyWatch, SETTLE};
+use sha2::Digest as _;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
@@ -135,6 +137,8 @@ pub struct Daemon {
     inventory: Inventory,
     settle_at: Option<Instant>,
     confirm: Option<Confirm>,
+    /// The policy file differs from the applied policy (a change saved, not applied).
+    staged: Option<change_control::Staged>,
     overflow_reported: Option<Instant>,
     status: Arc<Mutex<Status>>,
     notifier: Notifier,
@@ -228,6 +232,7 @@ impl Daemon {
             inventory: Inventory::default(),
             settle_at: None,
             confirm: None,
+            staged: None,
             overflow_reported: None,
             status: Arc::new(Mutex::new(Status::default())),
             notifier: Notifier::from_env(),
@@ -432,6 +437,7 @@ impl Daemon {
         s.denied_windows = self.alerting.as_ref().map_or(0, |al| al.windows);
         s.bypass_findings = self.inventory.lines();
         s.uptime_s = a.started.elapsed().as_secs();
+        s.staged_change = self.staged.clone();
         s.awaiting_confirmation_s = self.confirm.as_ref().map(|c| {
             c.deadline
                 .saturating_duration_since(Instant::now())
@@ -1048,8 +1054,20 @@ impl Daemon {
         self.agent.stats.bypass_findings = self.inventory.lines();
     }
 
-    /// SIGHUP, settled writes, expiry, control `apply`.
+    /// SIGHUP, settled writes with `auto_apply`, expiry, control `apply`; afterwards the
+    /// staged change is looked at again (an apply of the file clears it).
     async fn reload(
+        &mut self,
+        reason: ApplyReason,
+        plan_hash: Option<&str>,
+        force: bool,
+    ) -> PolicyOutcome {
+        let o = self.reload_file(reason, plan_hash, force).await;
+        self.look_for_staged();
+        o
+    }
+
+    async fn reload_file(
         &mut self,
         reason: ApplyReason,
         plan_hash: Option<&str>,
@@ -1098,6 +1116,65 @@ impl Daemon {
         self.agent.apply_policy_file(reason, plan_hash, force).await
     }
 
+    /// A settled write of the policy file: staged (the default), or applied with a confirm
+    /// window when agent.toml opts in to `auto_apply`.
+    async fn on_settled_write(&mut self) {
+        let cfg = &self.agent.cfg;
+        match change_control::on_settled_write(cfg.auto_apply, cfg.auto_apply_confirm) {
+            OnWrite::Stage => {
+                self.look_for_staged();
+                if let Some(s) = &self.staged {
+                    info!(
+                        file_sha256 = %s.file_sha256,
+                        since = %s.since,
+                        "The policy file changed and is staged, not applied; apply it with `zonegate-agent apply` (or `systemctl reload zonegate-agent`) after `zonegate-agent plan`."
+                    );
+                }
+            }
+            OnWrite::ApplyWithConfirm(window) if self.mode() == Mode::Enforce => {
+                let previous = self.agent.current.as_ref().map(|c| c.lkg.clone());
+                let o = self.reload(ApplyReason::Reload, None, false).await;
+                if matches!(o, PolicyOutcome::Applied { .. }) {
+                    self.confirm = Some(Confirm {
+                        deadline: Instant::now() + window,
+                        previous,
+                    });
+                    warn!(
+                        window_s = window.as_secs(),
+                        "Applied a settled write of the policy (auto_apply); it is rolled back unless `zonegate-agent apply --confirm-ok` arrives in time."
+                    );
+                } else {
+                    info!(outcome = ?o, "A settled write of the policy was not applied.");
+                }
+                self.look_for_staged();
+            }
+            OnWrite::ApplyWithConfirm(_) => {
+                let o = self.reload(ApplyReason::Reload, None, false).await;
+                info!(outcome = ?o, "Policy re-read after a settled write; not applied in this mode.");
+                self.look_for_staged();
+            }
+        }
+    }
+
+    /// Compares the policy file on disk with the applied policy.
+    fn look_for_staged(&mut self) {
+        let file = std::fs::read(&self.agent.cfg.policy)
+            .ok()
+            .map(|b| crate::listing::hex(&sha2::Sha256::digest(&b)));
+        let applied = self
+            .agent
+            .current
+            .as_ref()
+            .filter(|c| c.lkg.kind == crate::state::LkgKind::Policy)
+            .map(|c| c.lkg.source_sha256.clone());
+        self.staged = change_control::staged_after(
+            file.as_deref(),
+            applied.as_deref(),
+            self.staged.take(),
+            jiff::Timestamp::now(),
+        );
+    }
+
     async fn rollback(&mut self, previous: Option<LastKnownGood>) {
         self.heap_dirty = true;
         self.cancel_listing();
@@ -1111,6 +1188,7 @@ impl Daemon {
                 "no previous ruleset was recorded; the unconfirmed ruleset stays",
             ),
         }
+        self.look_for_staged();
     }
 
     async fn on_control(&mut self, req: Request) -> Response {
@@ -1321,8 +1399,7 @@ impl Daemon {
                 }
                 _ = tokio::time::sleep_until(tokio_at(self.settle_at)), if self.settle_at.is_some() => {
                     self.settle_at = None;
-                    let o = self.reload(ApplyReason::Reload, None, false).await;
-                    info!(outcome = ?o, "Reloaded after a settled write of the policy.");
+                    self.on_settled_write().await;
                     if let Some(t) = &timer { self.arm_expiry(t); }
                 }
                 r = readable(&timer_fd) => {
@@ -1380,6 +1457,7 @@ impl Daemon {
                         mode,
                         drift_count: s.drift_count,
                         uptime_s: s.uptime_s,
+                        staged: self.staged.clone(),
                     });
                 }
                 _ = tick(&mut denied_tick) => {
@@ -1525,6 +1603,7 @@ pub async fn run(
     let socket_path = cfg.status_socket.clone();
     let mut daemon = Daemon::new(build(cfg, events), alerting);
     daemon.start().await;
+    daemon.look_for_staged();
     daemon.run(control).await;
     let _ = std::fs::remove_file(socket_path);
     Ok(())

@@ -177,6 +177,8 @@ pub enum EventKind {
         mode: String,
         drift_count: u64,
         uptime_s: u64,
+        /// A saved policy file not yet applied.
+        staged: Option<crate::change_control::Staged>,
     },
 }
 

@@ -9,6 +9,7 @@ pub mod alerting;
 pub mod apply;
 pub mod backend;
 pub mod bypass;
+pub mod change_control;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -89,6 +89,16 @@ pub fn render(s: &Status) -> String {
         label(&s.ruleset_sha256.clone().unwrap_or_default()),
         label(&s.mode)
     ));
+    o.push_str(&format!(
+        "# HELP zonegate_policy_staged 1 while the policy file differs from the applied policy (a saved change not yet applied).\n# TYPE zonegate_policy_staged gauge\nzonegate_policy_staged {}\n",
+        u8::from(s.staged_change.is_some())
+    ));
+    if let Some(st) = &s.staged_change {
+        o.push_str(&format!(
+            "# HELP zonegate_policy_staged_since_seconds When the staged change was first seen (seconds since the Unix epoch).\n# TYPE zonegate_policy_staged_since_seconds gauge\nzonegate_policy_staged_since_seconds {}\n",
+            st.since_unix
+        ));
+    }
     o
 }
 

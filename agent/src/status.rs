@@ -39,6 +39,9 @@ pub struct Status {
     pub uptime_s: u64,
     /// Seconds left before an unconfirmed apply is rolled back.
     pub awaiting_confirmation_s: Option<u64>,
+    /// The policy file differs from the applied policy: a saved change not yet applied.
+    #[serde(default)]
+    pub staged_change: Option<crate::change_control::Staged>,
 }
 
 impl Status {
@@ -85,6 +88,13 @@ impl Status {
             for f in &self.bypass_findings {
                 o.push_str(&format!("  {f}\n"));
             }
+        }
+        if let Some(s) = &self.staged_change {
+            o.push_str(&format!(
+                "Staged change: the policy file differs from the applied policy since {} (file sha256 {}); see it with `zonegate-agent plan`, apply it with `zonegate-agent apply`\n",
+                s.since,
+                if s.file_sha256.is_empty() { "-: unreadable" } else { &s.file_sha256 }
+            ));
         }
         if let Some(s) = self.awaiting_confirmation_s {
             o.push_str(&format!(

@@ -201,7 +201,7 @@ fn flood(
     let mut probes = 0;
     while child.try_wait().unwrap().is_none() {
         let t = Instant::now();
-        let id = pipeline.heartbeat("bench", None).to_string();
+        let id = pipeline.heartbeat("bench", None, None).to_string();
         slowest_emit = slowest_emit.max(t.elapsed());
         if probes < 3 {
             while t.elapsed() < Duration::from_secs(10)
@@ -388,7 +388,7 @@ fn main() {
     let mut times: Vec<Duration> = (0..10_000)
         .map(|_| {
             let t = Instant::now();
-            pipeline.heartbeat("bench", None);
+            pipeline.heartbeat("bench", None, None);
             t.elapsed()
         })
         .collect();

@@ -23,7 +23,7 @@ pub mod sink;
 pub use config::{AlertsConfig, DeniedFlowConfig, SinkConfig};
 pub use id::EventId;
 pub use metrics::{render as render_metrics, MetricsSnapshot};
-pub use model::{Alert, AlertContext, AlertKind, Severity, SCHEMA_VERSION};
+pub use model::{Alert, AlertContext, AlertKind, Severity, StagedChange, SCHEMA_VERSION};
 pub use nflog::counters::{parse_nft_counters, CounterValue, Counters};
 pub use nflog::DeniedFlowMonitor;
 pub use pipeline::{AlertError, AlertPipeline};

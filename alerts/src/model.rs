@@ -506,6 +506,19 @@ pub struct Heartbeat {
     pub drift_count: Option<u64>,
     /// Alerts not yet delivered to the slowest sink.
     pub queue_depth: u64,
+    /// The policy file on the gateway differs from the applied policy: a change is staged and
+    /// not yet applied (None when the file is what runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_change: Option<StagedChange>,
+}
+
+/// A saved policy file that has not been applied yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StagedChange {
+    /// SHA-256 of the file's bytes (empty when the file cannot be read).
+    pub file_sha256: String,
+    /// When the file was first seen to differ from the applied policy (RFC 3339).
+    pub since: String,
 }
 
 impl AlertKind {

@@ -15,7 +15,7 @@ use crate::id::EventId;
 use crate::metrics::{self, Metrics, MetricsSnapshot, SinkCounters};
 use crate::model::{
     Alert, AlertContext, AlertKind, Heartbeat, MonitoringDegraded, QueueOverflow, Severity,
-    SCHEMA_NAME, SCHEMA_VERSION,
+    StagedChange, SCHEMA_NAME, SCHEMA_VERSION,
 };
 use crate::queue::{DropReport, Queue, QueueError};
 use crate::sink::{self, Backoff, Sink, SinkError};
@@ -336,7 +336,12 @@ impl AlertPipeline {
 
     /// Emits a heartbeat (call it every `heartbeat_secs` from the agent's main loop, so a stuck
     /// loop shows as missing heartbeats). The envelope carries the ruleset hash.
-    pub fn heartbeat(&self, mode: &str, drift_count: Option<u64>) -> EventId {
+    pub fn heartbeat(
+        &self,
+        mode: &str,
+        drift_count: Option<u64>,
+        staged_change: Option<StagedChange>,
+    ) -> EventId {
         // The gauge, not the queue: the queue's lock can be held across an fsync, and a
         // heartbeat must never wait for a disk.
         let queue_depth = self.inner.metrics.queue_depth.load(Ordering::Relaxed);
@@ -346,6 +351,7 @@ impl AlertPipeline {
             interval_s: self.inner.heartbeat_secs,
             drift_count,
             queue_depth,
+            staged_change,
         }))
     }
 

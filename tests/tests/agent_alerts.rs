@@ -317,8 +317,9 @@ fn a_tamper_and_a_policy_change_reach_every_sink_once_with_their_diffs() {
     assert_eq!(m.sd("id"), drift_ids.iter().next().cloned());
     assert!(syslog.errors.lock().expect("errors").is_empty());
 
-    // A policy change: applied, with the flow diff in the security team's terms.
+    // A policy change, applied (`systemctl reload`): the flow diff in the security team's terms.
     gw.write_policy(&policy_r2());
+    agent.signal("HUP");
     let find_r2 = |alerts: &[Value]| {
         alerts
             .iter()
@@ -699,6 +700,7 @@ fn a_held_nflog_group_is_reported_and_a_stuck_collector_delays_nothing() {
     let repair = t0.elapsed();
     let t1 = Instant::now();
     gw.write_policy(&policy_r2());
+    agent.signal("HUP");
     agent
         .wait_until(Duration::from_secs(5), |evs| {
             evs.iter()

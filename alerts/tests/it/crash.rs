@@ -48,6 +48,7 @@ fn child_emitter_helper() {
             interval_s: 60,
             drift_count: None,
             queue_depth: 0,
+            staged_change: None,
         }));
         if p.flush(Duration::from_secs(10)) {
             let mut out = stdout.lock();

@@ -69,6 +69,7 @@ fn heartbeat(n: u64) -> AlertKind {
         interval_s: 60,
         drift_count: None,
         queue_depth: 0,
+        staged_change: None,
     })
 }
 

@@ -210,6 +210,7 @@ pub fn one_of_each() -> Vec<AlertKind> {
             interval_s: 60,
             drift_count: Some(0),
             queue_depth: 0,
+            staged_change: None,
         }),
     ]
 }

@@ -1,0 +1,156 @@
+//! Change control with the real agent in a gateway namespace: a saved policy file changes
+//! nothing in the kernel until someone applies it, and the pending change shows in `status`,
+//! the heartbeat and the metrics; a fleet that opts in to `auto_apply` gets every automatic
+//! apply with a confirm window: rolled back unless confirmed, kept when confirmed.
+
+mod agent_support;
+
+use agent_support::receivers::{fetch_metrics, sample};
+use agent_support::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+const METRICS_PORT: u16 = 19471;
+
+/// The test policy with F-1 narrowed to tcp/7000.
+fn narrowed() -> String {
+    POLICY.replace("tcp/7000-7001", "tcp/7000")
+}
+
+/// `status --format json`, once the agent answers.
+fn status(gw: &Gw) -> Value {
+    let out = gw.agent_ok(&["status", "--format", "json"], 0);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("status json: {e}\n{out}"))
+}
+
+/// Polls `status` until `pred` holds (the agent looks at the file when the write settles).
+fn wait_status(gw: &Gw, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    let end = Instant::now() + Duration::from_secs(15);
+    loop {
+        let s = status(gw);
+        if pred(&s) {
+            return s;
+        }
+        assert!(Instant::now() < end, "status never showed {what}: {s}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_saved_policy_is_staged_until_applied_and_the_pending_change_is_visible() {
+    let Some(gw) = Gw::up(
+        POLICY,
+        &format!("metrics_address = \"127.0.0.1:{METRICS_PORT}\"\n[alerts]\nheartbeat_secs = 1\n"),
+    ) else {
+        return;
+    };
+    let agent = gw.run();
+    let before = gw.table();
+    assert!(
+        status(&gw)["staged_change"].is_null(),
+        "nothing staged at start"
+    );
+    gw.write_policy(&narrowed());
+    let s = wait_status(&gw, "a staged change", |s| s["staged_change"].is_object());
+    assert_eq!(
+        s["staged_change"]["file_sha256"].as_str().map(str::len),
+        Some(64),
+        "{s}"
+    );
+    assert_eq!(gw.table(), before, "a saved file changed the kernel");
+    assert!(agent.named("policy-applied").len() == 1, "{}", agent.dump());
+    // The heartbeat and the metrics say so too.
+    let hb = agent
+        .wait_until(Duration::from_secs(10), |evs| {
+            evs.iter()
+                .find(|e| e["event"] == "heartbeat" && e["staged"].is_object())
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no heartbeat with the staged change:\n{}", agent.dump()));
+    assert_eq!(
+        hb["staged"]["file_sha256"],
+        s["staged_change"]["file_sha256"]
+    );
+    let m = fetch_metrics(gw.lab.gw(), METRICS_PORT);
+    assert_eq!(sample(&m, "zonegate_policy_staged", &[]), Some(1.0), "{m}");
+    assert!(sample(&m, "zonegate_policy_staged_since_seconds", &[]).unwrap_or(0.0) > 1.0e9);
+    // `plan` shows the change; `apply` applies it and clears the staged state.
+    let plan = gw.agent(&["plan"]);
+    assert_eq!(plan.status.code(), Some(2), "plan sees the pending change");
+    gw.agent_ok(&["apply"], 0);
+    assert_ne!(gw.table(), before, "apply changed the ruleset");
+    let s = status(&gw);
+    assert!(s["staged_change"].is_null(), "{s}");
+    let m = fetch_metrics(gw.lab.gw(), METRICS_PORT);
+    assert_eq!(sample(&m, "zonegate_policy_staged", &[]), Some(0.0), "{m}");
+    assert_eq!(agent.stop(), Some(0));
+}
+
+#[test]
+fn auto_apply_is_rolled_back_unless_confirmed_and_kept_when_confirmed() {
+    let Some(gw) = Gw::up(POLICY, "auto_apply = true\nauto_apply_confirm = \"3s\"\n") else {
+        return;
+    };
+    let agent = gw.run();
+    let before = gw.table();
+    // Not confirmed: applied, then rolled back when the window closes.
+    gw.write_policy(&narrowed());
+    agent
+        .wait_until(Duration::from_secs(10), |evs| {
+            evs.iter()
+                .find(|e| e["event"] == "policy-applied" && e["reason"] == "reload")
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("the settled write was not applied:\n{}", agent.dump()));
+    let narrowed_table = gw.table();
+    assert_ne!(narrowed_table, before);
+    assert!(
+        status(&gw)["awaiting_confirmation_s"].is_u64(),
+        "a confirm window is open"
+    );
+    let rolled = agent
+        .wait_until(Duration::from_secs(10), |evs| {
+            evs.iter()
+                .find(|e| e["event"] == "policy-applied" && e["reason"] == "rollback")
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no rollback:\n{}", agent.dump()));
+    assert!(rolled.is_object());
+    assert_eq!(gw.table(), before, "rolled back to the previous ruleset");
+    // The file still holds the unconfirmed change: it shows as staged.
+    wait_status(&gw, "the rolled-back change as staged", |s| {
+        s["staged_change"].is_object()
+    });
+    // Confirmed: kept after the window.
+    gw.write_policy(&format!("{}\n# confirmed this time\n", narrowed()));
+    agent
+        .wait_until(Duration::from_secs(10), |evs| {
+            evs.iter()
+                .filter(|e| e["event"] == "policy-applied" && e["reason"] == "reload")
+                .nth(1)
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("the second write was not applied:\n{}", agent.dump()));
+    gw.agent_ok(&["apply", "--confirm-ok"], 0);
+    let confirmed_at = Instant::now();
+    let s = wait_status(&gw, "no confirm window", |s| {
+        s["awaiting_confirmation_s"].is_null()
+    });
+    assert!(s["staged_change"].is_null(), "{s}");
+    // Past the window's end (3 s): still the confirmed ruleset, no second rollback.
+    while confirmed_at.elapsed() < Duration::from_secs(4) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(gw.table(), narrowed_table, "the confirmed change stays");
+    assert_eq!(
+        agent
+            .named("policy-applied")
+            .iter()
+            .filter(|e| e["reason"] == "rollback")
+            .count(),
+        1,
+        "{}",
+        agent.dump()
+    );
+    assert_eq!(agent.stop(), Some(0));
+}
