@@ -5,10 +5,24 @@
 //! heartbeat and the metrics say that the file on disk differs from what is applied, and since
 //! when, until `zonegate-agent apply` or `systemctl reload zonegate-agent` applies it. Fleets fed
 //! by configuration management may opt in to `auto_apply`; such an apply always runs with a
-//! confirm window and is rolled back unless confirmed. Pure decisions; the daemon does the I/O.
+//! confirm window and is rolled back unless confirmed.
+//!
+//! Before a change runs, `plan` and `apply` say whether it would cut the management path in
+//! use (the caller's SSH session, agent.toml's management entries: `apply` refuses unless
+//! forced, and a forced apply always gets a confirm window), and which open connections it
+//! would cut, per flow. Pure decisions; the daemon and the CLI do the I/O.
 
+use crate::netlink::conntrack::CtEntry;
+use crate::policy_source::FlowIndex;
 use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use zonegate_policy::explain::{explain, Packet as ExplainPacket, Query, Target, Verdict};
+use zonegate_policy::lockdown::Management;
+use zonegate_policy::net::from_int;
+use zonegate_policy::ports::PortSpec;
+use zonegate_policy::Policy;
 
 /// What a settled write of the policy file leads to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +74,158 @@ pub fn staged_after(
         since,
         since_unix,
     })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lockout guard: does the change cut the management path in use?
+
+/// A management path in use: a connection to the gateway that the change must not cut.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManagementPath {
+    pub source: IpAddr,
+    /// IP protocol number (6 TCP, 17 UDP, 132 SCTP).
+    pub proto: u8,
+    pub port: u16,
+    /// Where it comes from: the caller's SSH session, or an agent.toml entry.
+    pub origin: String,
+}
+
+impl ManagementPath {
+    pub fn describe(&self) -> String {
+        format!(
+            "{}/{} from {} ({})",
+            protocol_name(self.proto),
+            self.port,
+            self.source,
+            self.origin
+        )
+    }
+}
+
+fn protocol_name(p: u8) -> String {
+    match p {
+        6 => "tcp".into(),
+        17 => "udp".into(),
+        132 => "sctp".into(),
+        n => n.to_string(),
+    }
+}
+
+/// The management paths in use: the caller's session (`SSH_CONNECTION` is `client-address
+/// client-port server-address server-port`) and `lockdown.management` of agent.toml (checked
+/// at the first address of each source range and the first port of each port range).
+pub fn paths_in_use(
+    ssh_connection: Option<&str>,
+    management: &[Management],
+) -> Vec<ManagementPath> {
+    let mut paths = Vec::new();
+    if let Some(p) = ssh_connection.and_then(ssh_session) {
+        paths.push(p);
+    }
+    for (i, m) in management.iter().enumerate() {
+        for r in &m.sources {
+            for spec in &m.specs {
+                if let PortSpec::Ports { proto, lo, .. } = spec {
+                    paths.push(ManagementPath {
+                        source: from_int(r.family, r.lo),
+                        proto: proto.number(),
+                        port: *lo,
+                        origin: format!("agent.toml lockdown.management[{i}]"),
+                    });
+                }
+            }
+        }
+    }
+    paths
+}
+
+fn ssh_session(v: &str) -> Option<ManagementPath> {
+    let mut parts = v.split_whitespace();
+    let client: IpAddr = parts.next()?.parse().ok()?;
+    let _client_port = parts.next()?;
+    let _server = parts.next()?;
+    let port: u16 = parts.next()?.parse().ok()?;
+    (!client.is_loopback()).then(|| ManagementPath {
+        source: client,
+        proto: 6,
+        port,
+        origin: "your session, SSH_CONNECTION".into(),
+    })
+}
+
+/// The paths the policy would refuse as new connections to this gateway.
+pub fn lockouts(policy: &Policy, gateway: &str, paths: &[ManagementPath]) -> Vec<ManagementPath> {
+    paths
+        .iter()
+        .filter(|p| !reaches_gateway(policy, gateway, p))
+        .cloned()
+        .collect()
+}
+
+fn reaches_gateway(policy: &Policy, gateway: &str, p: &ManagementPath) -> bool {
+    let q = Query::new(
+        Target::Address(p.source),
+        Target::Gateway,
+        Some(ExplainPacket {
+            l4proto: p.proto,
+            port: p.port,
+        }),
+    );
+    explain(policy, gateway, &q).is_ok_and(|e| e.verdict == Verdict::Accept)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live impact: which open connections the change would cut.
+
+/// Open connections of one flow that the change cuts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CutConnections {
+    /// The flow the connections belong to now (its id, or the mark when unknown).
+    pub flow: String,
+    pub count: u64,
+    /// A few of them, `tcp 10.20.0.5:40000 -> 10.10.0.5:443`.
+    pub examples: Vec<String>,
+}
+
+/// How many examples a flow's line shows.
+pub const EXAMPLES: usize = 3;
+
+/// The connections of `entries` that the new policy's flows (`new`) cut: those whose flow is
+/// revoked, and those outside their flow's new extent (conntrack upkeep deletes both after
+/// the apply, and the ruleset drops their packets). `old_ids`: mark -> flow id now.
+pub fn connections_cut(
+    entries: &[CtEntry],
+    new: &FlowIndex,
+    old_ids: &BTreeMap<u32, String>,
+) -> Vec<CutConnections> {
+    let retired: BTreeSet<u32> = old_ids
+        .keys()
+        .filter(|m| !new.flows.contains_key(m))
+        .copied()
+        .collect();
+    let s = crate::conntrack::select(entries, new, &retired, &[]);
+    let mut by_flow: BTreeMap<String, CutConnections> = BTreeMap::new();
+    for e in s.revoked.iter().chain(&s.mismatched) {
+        let flow = old_ids
+            .get(&e.mark)
+            .cloned()
+            .unwrap_or_else(|| format!("mark 0x{:08x}", e.mark));
+        let row = by_flow.entry(flow.clone()).or_insert(CutConnections {
+            flow,
+            count: 0,
+            examples: Vec::new(),
+        });
+        row.count += 1;
+        if row.examples.len() < EXAMPLES {
+            row.examples.push(format!(
+                "{} {} -> {}",
+                protocol_name(e.proto),
+                SocketAddr::new(e.src, e.sport),
+                SocketAddr::new(e.dst, e.dport)
+            ));
+        }
+    }
+    by_flow.into_values().collect()
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ use crate::agent::{Current, PolicyOutcome};
 use crate::alerting::Alerting;
 use crate::backend::nft::NftBackend;
 use crate::backend::Backend;
+use crate::change_control::{self, ManagementPath};
 use crate::config::{self, AgentConfig, Mode};
 use crate::control::{self, Request, Response};
 use crate::daemon;
@@ -14,8 +15,9 @@ use crate::events::{EventKind, EventSink, Events, StdoutJsonSink, TracingSink};
 use crate::listing::normalise;
 use crate::plan;
 use crate::policy_source;
-use crate::state::StateDir;
+use crate::state::{LastKnownGood, StateDir};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -66,6 +68,10 @@ pub enum Command {
         /// Keep the ruleset of a pending `apply --confirm`.
         #[arg(long)]
         confirm_ok: bool,
+        /// Apply even if the change cuts the management path in use (your SSH session, the
+        /// management entries of agent.toml); it then always gets a confirm window.
+        #[arg(long)]
+        force: bool,
         /// Also write every event as one JSON line to standard output.
         #[arg(long)]
         events_stdout: bool,
@@ -200,8 +206,17 @@ async fn dispatch(args: Args) -> u8 {
             plan_hash,
             confirm,
             confirm_ok,
+            force,
             events_stdout,
-        } => run_apply(cfg, plan_hash, confirm, confirm_ok, events_stdout).await,
+        } => {
+            if confirm_ok {
+                return run_apply(cfg, None, None, true, events_stdout).await;
+            }
+            match lockout_guard(&cfg, confirm, force) {
+                Ok(confirm) => run_apply(cfg, plan_hash, confirm, false, events_stdout).await,
+                Err(code) => code,
+            }
+        }
         Command::Status { format } => run_status(cfg, format).await,
         Command::Validate { format } => run_validate(cfg, format),
     }
@@ -250,7 +265,15 @@ async fn run_plan(cfg: AgentConfig, format: Format) -> u8 {
             return 1;
         }
     };
-    let p = plan::plan(&compiled, live.as_ref(), lkg.as_ref());
+    let mut p = plan::plan(&compiled, live.as_ref(), lkg.as_ref());
+    p.lockout = lockouts_of(&cfg, &compiled);
+    match crate::netlink::conntrack::dump() {
+        Ok(entries) => {
+            p.connections_cut =
+                change_control::connections_cut(&entries, &compiled.flows, &flow_ids(lkg.as_ref()))
+        }
+        Err(e) => p.connections_error = Some(e.to_string()),
+    }
     match format {
         Format::Text => print!("{}", p.render()),
         Format::Json => println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default()),
@@ -260,6 +283,50 @@ async fn run_plan(cfg: AgentConfig, format: Format) -> u8 {
     } else {
         0
     }
+}
+
+/// The confirm window a forced apply gets when none is given.
+const FORCED_CONFIRM_S: u64 = 120;
+
+/// Management paths in use that the compiled policy would refuse.
+fn lockouts_of(cfg: &AgentConfig, compiled: &policy_source::Compiled) -> Vec<ManagementPath> {
+    let ssh = std::env::var("SSH_CONNECTION").ok();
+    let paths = change_control::paths_in_use(ssh.as_deref(), &cfg.lockdown_management);
+    change_control::lockouts(&compiled.policy, &cfg.gateway, &paths)
+}
+
+/// The flows loaded now, by mark.
+fn flow_ids(lkg: Option<&LastKnownGood>) -> BTreeMap<u32, String> {
+    lkg.and_then(|l| l.metadata.as_ref())
+        .map(|m| m.flows.iter().map(|(id, f)| (f.mark, id.clone())).collect())
+        .unwrap_or_default()
+}
+
+/// Refuses an apply that cuts the management path in use unless forced; a forced one always
+/// gets a confirm window. Returns the confirm window to use, or the exit code of a refusal.
+fn lockout_guard(cfg: &AgentConfig, confirm: Option<u64>, force: bool) -> Result<Option<u64>, u8> {
+    let clock = clock_for(read_lkg(cfg).as_ref());
+    let Ok(compiled) = policy_source::load(&cfg.policy, &cfg.gateway, &clock) else {
+        // A policy that does not load is refused by the apply itself, with its diagnostics.
+        return Ok(confirm);
+    };
+    let cut = lockouts_of(cfg, &compiled);
+    if cut.is_empty() {
+        return Ok(confirm);
+    }
+    for p in &cut {
+        eprintln!(
+            "zonegate-agent: this change cuts the management path {}",
+            p.describe()
+        );
+    }
+    if !force {
+        eprintln!("zonegate-agent: refused; nothing was changed. Fix the policy, or apply with --force (it is then rolled back unless `zonegate-agent apply --confirm-ok` arrives in time).");
+        return Err(1);
+    }
+    let window = confirm.unwrap_or(FORCED_CONFIRM_S);
+    eprintln!("zonegate-agent: --force: applying with a {window} s confirm window");
+    Ok(Some(window))
 }
 
 fn print_load_error(e: &policy_source::LoadError) {

@@ -61,6 +61,15 @@ pub struct Plan {
     pub warnings: Vec<String>,
     pub nothing_to_do: bool,
     pub plan_hash: String,
+    /// Management paths in use that the change would cut (`apply` refuses without --force).
+    #[serde(default)]
+    pub lockout: Vec<crate::change_control::ManagementPath>,
+    /// Open connections the change would cut, per flow.
+    #[serde(default)]
+    pub connections_cut: Vec<crate::change_control::CutConnections>,
+    /// Why the open connections could not be read, if they could not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections_error: Option<String>,
 }
 
 /// Computes the plan. `live`: the normalised live table (None: missing).
@@ -177,6 +186,9 @@ pub fn plan(compiled: &Compiled, live: Option<&TableState>, lkg: Option<&LastKno
         warnings: compiled.warnings.clone(),
         nothing_to_do,
         plan_hash,
+        lockout: Vec::new(),
+        connections_cut: Vec::new(),
+        connections_error: None,
     }
 }
 
@@ -404,6 +416,7 @@ impl Plan {
         for w in &self.warnings {
             line(w.clone());
         }
+        self.render_impact(&mut line);
         line(format!("Plan hash: {}", self.plan_hash));
         line(if self.nothing_to_do {
             "Nothing to do.".into()
@@ -413,6 +426,32 @@ impl Plan {
                 + "` to apply exactly this."
         });
         o
+    }
+}
+
+impl Plan {
+    /// What the change does to the connections open now and to the management path in use.
+    fn render_impact(&self, line: &mut impl FnMut(String)) {
+        for p in &self.lockout {
+            line(format!(
+                "LOCKOUT: the change cuts the management path {}; `apply` refuses it unless --force, and then rolls it back unless confirmed",
+                p.describe()
+            ));
+        }
+        if self.connections_cut.is_empty() {
+            line("Open connections cut: none".into());
+        }
+        for c in &self.connections_cut {
+            line(format!(
+                "Open connections cut: {} of {} (e.g. {})",
+                c.count,
+                c.flow,
+                c.examples.join("; ")
+            ));
+        }
+        if let Some(e) = &self.connections_error {
+            line(format!("Open connections: not read ({e})"));
+        }
     }
 }
 

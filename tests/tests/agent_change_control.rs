@@ -154,3 +154,103 @@ fn auto_apply_is_rolled_back_unless_confirmed_and_kept_when_confirmed() {
     );
     assert_eq!(agent.stop(), Some(0));
 }
+
+/// The test policy without its management flow M-1 (hb -> gateway tcp/22).
+fn without_management() -> String {
+    let start = POLICY.find("[[flow]]\nid = \"M-1\"").expect("M-1");
+    let end = POLICY.find("[gateways.gw1]").expect("gateways");
+    format!("{}{}", &POLICY[..start], &POLICY[end..])
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn a_change_that_cuts_the_management_session_is_refused_and_forced_is_rolled_back() {
+    let Some(gw) = Gw::up(POLICY, "") else { return };
+    let _sshd = zonegate_e2e::probe::TcpEcho::start(gw.lab.gw(), sa("0.0.0.0", 22)).expect("sshd");
+    let agent = gw.run();
+    let mgmt = sa("10.20.0.1", 22);
+    let reachable = |t| zonegate_e2e::probe::tcp_reachable(gw.lab.host(1), None, mgmt, t);
+    assert!(reachable(OK), "the management path works before");
+    let before = gw.table();
+    gw.write_policy(&without_management());
+    // The administrator's session arrives from hb on the management port.
+    let session = [("SSH_CONNECTION", "10.20.0.5 50022 10.20.0.1 22")];
+    let plan = gw.agent_env(&["plan"], &session);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("LOCKOUT") && text.contains("tcp/22 from 10.20.0.5"),
+        "{text}"
+    );
+    let refused = gw.agent_env(&["apply"], &session);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("cuts the management path tcp/22 from 10.20.0.5"));
+    assert_eq!(gw.table(), before, "a refused apply changed the kernel");
+    // Without the session (console), the same change applies: the guard is about the caller.
+    // Forced from the session: applied with a confirm window, the path is cut, then rolled
+    // back, and the path works again.
+    let forced = gw.agent_env(&["apply", "--force", "--confirm", "3"], &session);
+    assert_eq!(forced.status.code(), Some(0), "{}", stderr(&forced));
+    assert!(
+        stderr(&forced).contains("3 s confirm window"),
+        "{}",
+        stderr(&forced)
+    );
+    assert_ne!(gw.table(), before);
+    assert!(
+        !reachable(BLOCKED),
+        "the forced change cut the management path"
+    );
+    agent
+        .wait_until(Duration::from_secs(15), |evs| {
+            evs.iter()
+                .find(|e| e["event"] == "policy-applied" && e["reason"] == "rollback")
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no rollback:\n{}", agent.dump()));
+    assert_eq!(gw.table(), before);
+    assert!(
+        reachable(OK),
+        "the management path works again after the rollback"
+    );
+    assert_eq!(agent.stop(), Some(0));
+}
+
+#[test]
+fn plan_lists_the_open_connections_a_change_cuts_by_flow_and_apply_cuts_them() {
+    let Some(gw) = Gw::up(POLICY, "") else { return };
+    let _kept =
+        zonegate_e2e::probe::TcpEcho::start(gw.lab.host(1), sa("0.0.0.0", 7000)).expect("echo");
+    let _cut =
+        zonegate_e2e::probe::TcpEcho::start(gw.lab.host(1), sa("0.0.0.0", 7001)).expect("echo");
+    let agent = gw.run();
+    let mut kept =
+        zonegate_e2e::probe::tcp_connect(gw.lab.host(0), None, sa(HB, 7000), OK).expect("7000");
+    let mut cut =
+        zonegate_e2e::probe::tcp_connect(gw.lab.host(0), None, sa(HB, 7001), OK).expect("7001");
+    kept.roundtrip("x").expect("7000");
+    cut.roundtrip("x").expect("7001");
+    gw.write_policy(&narrowed());
+    let plan = gw.agent(&["plan"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(
+        text.contains("Open connections cut: 1 of F-1 (e.g. tcp 10.10.0.5:"),
+        "{text}"
+    );
+    assert!(text.contains("-> 10.20.0.5:7001)"), "{text}");
+    let json: Value = serde_json::from_str(&String::from_utf8_lossy(
+        &gw.agent(&["plan", "--format", "json"]).stdout,
+    ))
+    .expect("plan json");
+    assert_eq!(json["connections_cut"][0]["flow"], "F-1", "{json}");
+    assert_eq!(json["connections_cut"][0]["count"], 1, "{json}");
+    gw.agent_ok(&["apply"], 0);
+    assert!(
+        cut.roundtrip("y").is_err(),
+        "the connection the plan named is cut"
+    );
+    kept.roundtrip("y").expect("the other connection stays");
+    assert_eq!(agent.stop(), Some(0));
+}

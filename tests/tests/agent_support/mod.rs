@@ -183,6 +183,11 @@ impl Gw {
 
     /// Runs `zonegate-agent --config agent.toml ARGS` in the gateway namespace.
     pub fn agent(&self, args: &[&str]) -> Output {
+        self.agent_env(args, &[])
+    }
+
+    /// [`Gw::agent`] with extra environment variables (`SSH_CONNECTION`, ...).
+    pub fn agent_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
         let bin = agent_bin();
         let mut all = vec!["netns", "exec", self.lab.gw()];
         let bin_s = bin.display().to_string();
@@ -194,6 +199,8 @@ impl Gw {
         Command::new(IP)
             .args(&all)
             .env("ZONEGATE_LOG", "info")
+            .env_remove("SSH_CONNECTION")
+            .envs(env.iter().copied())
             .output()
             .expect("run zonegate-agent")
     }
