@@ -3,9 +3,10 @@
 //! every link change, for what can deliver traffic around us: other tables and their hooks (any
 //! family), statements that forward, copy, queue or redirect packets, switch off or steer
 //! connection tracking, or write ct marks (ours); zone interfaces enslaved to a bridge, bond or
-//! VRF, or running XDP; iptables-legacy tables; risky sysctls. Scanning is pure over its inputs
-//! ([`scan_table`], [`scan_links`], [`scan_sysctls`]); [`Inventory`] turns scans into
-//! found/cleared events.
+//! VRF, or running XDP; iptables-legacy tables; risky sysctls, including ARP settings that tell
+//! one zone the gateway's addresses in the others. Scanning is pure over its inputs
+//! ([`scan_table`], [`scan_links`], [`scan_sysctls`], [`scan_arp`]); [`Inventory`] turns scans
+//! into found/cleared events.
 
 use crate::events::EventKind;
 use crate::netlink::link::Link;
@@ -315,6 +316,105 @@ pub fn scan_sysctls(read: &dyn Fn(&str) -> Option<String>, ifaces: &[String]) ->
     out
 }
 
+/// One ARP setting whose weak values tell a zone about the gateway's addresses in other zones.
+struct ArpCheck {
+    key: &'static str,
+    /// What `net.ipv4.conf.all.<key>` should be set to, and what else would do.
+    want: i64,
+    or: &'static str,
+    /// Whether an effective value keeps each zone's addresses to its own interface.
+    safe: fn(i64) -> bool,
+    why: &'static str,
+}
+
+/// Linux reads both as the larger of `conf/all` and `conf/<if>`. `arp_ignore`: 1 and 2 answer
+/// only for addresses of the receiving interface, 8 never answers; 0 and 3 to 7 answer for any
+/// local address. `arp_announce`: only 2 always takes the outgoing interface's own address as
+/// the source of a request; any other value may use an address of another zone.
+const ARP_CHECKS: &[ArpCheck] = &[
+    ArpCheck {
+        key: "arp_ignore",
+        want: 1,
+        or: " (or 2)",
+        safe: |v| matches!(v, 1 | 2 | 8),
+        why: "the gateway answers ARP requests on this interface for its addresses in every other zone: hosts of this zone learn the gateway's addresses across the boundary",
+    },
+    ArpCheck {
+        key: "arp_announce",
+        want: 2,
+        or: "",
+        safe: |v| v == 2,
+        why: "the gateway's ARP requests on this interface may carry its address in another zone as the sender, telling this zone about it",
+    },
+];
+
+/// `net.ipv4.conf.all.<key>` and `net.ipv4.conf.<iface>.<key>`; None if either cannot be read
+/// or parsed.
+fn arp_values(read: &dyn Fn(&str) -> Option<String>, key: &str, iface: &str) -> Option<(i64, i64)> {
+    let int = |scope: &str| -> Option<i64> {
+        read(&format!("ipv4/conf/{scope}/{key}"))?
+            .trim()
+            .parse()
+            .ok()
+    };
+    Some((int("all")?, int(iface)?))
+}
+
+/// The value Linux uses for `net.ipv4.conf.<iface>.<key>` (`arp_ignore`, `arp_announce`): the
+/// larger of `all` and the interface's own.
+pub fn effective_arp(read: &dyn Fn(&str) -> Option<String>, key: &str, iface: &str) -> Option<i64> {
+    arp_values(read, key, iface).map(|(all, own)| all.max(own))
+}
+
+/// What to write so that `check` becomes safe on `iface` (whose own value is `own`).
+fn arp_remedy(check: &ArpCheck, iface: &str, own: i64) -> String {
+    let (key, want) = (check.key, check.want);
+    let mut set = format!("net.ipv4.conf.all.{key}={want}{}", check.or);
+    // `all` cannot lower a larger per-interface value.
+    if !(check.safe)(own.max(want)) {
+        set.push_str(&format!(" and net.ipv4.conf.{iface}.{key}={want}"));
+    }
+    format!("Remedy: set {set}, e.g. in /etc/sysctl.d/60-zonegate.conf.")
+}
+
+fn arp_finding(
+    read: &dyn Fn(&str) -> Option<String>,
+    check: &ArpCheck,
+    iface: &str,
+    zone: &str,
+) -> Option<Finding> {
+    let key = check.key;
+    let (all, own) = arp_values(read, key, iface)?;
+    if (check.safe)(all.max(own)) {
+        return None;
+    }
+    Some(Finding::new(
+        "sysctl",
+        format!("{key} on interface {iface} (zone {zone})"),
+        format!(
+            "effective {} (net.ipv4.conf.all.{key} = {all}, net.ipv4.conf.{iface}.{key} = {own}; the larger applies)",
+            all.max(own)
+        ),
+        &format!("{}. {}", check.why, arp_remedy(check, iface, own)),
+    ))
+}
+
+/// Weak ARP settings on the zone interfaces (`zone_ifaces`: interface to zone). `read` as in
+/// [`scan_sysctls`]. A gateway has addresses in several zones, so these always matter.
+pub fn scan_arp(
+    read: &dyn Fn(&str) -> Option<String>,
+    zone_ifaces: &BTreeMap<String, String>,
+) -> Vec<Finding> {
+    zone_ifaces
+        .iter()
+        .flat_map(|(iface, zone)| {
+            ARP_CHECKS
+                .iter()
+                .filter_map(move |c| arp_finding(read, c, iface, zone))
+        })
+        .collect()
+}
+
 /// iptables-legacy tables are invisible to nft: report them.
 pub fn scan_legacy(read: &dyn Fn(&str) -> Option<String>) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -460,6 +560,131 @@ mod tests {
                 "net.ipv4.conf.ens3.accept_redirects",
                 "net.ipv4.conf.ens3.proxy_arp"
             ]
+        );
+    }
+
+    /// A /proc/sys/net reader over `(path, value)` pairs.
+    fn sysctls(values: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = values
+            .iter()
+            .map(|(k, v)| (k.to_string(), format!("{v}\n")))
+            .collect();
+        move |p: &str| map.get(p).cloned()
+    }
+
+    #[test]
+    fn effective_arp_setting_is_the_larger_of_all_and_the_interface() {
+        for (all, own, want) in [("0", "0", 0), ("1", "0", 1), ("0", "2", 2), ("2", "1", 2)] {
+            let read = sysctls(&[
+                ("ipv4/conf/all/arp_ignore", all),
+                ("ipv4/conf/ens3/arp_ignore", own),
+            ]);
+            assert_eq!(effective_arp(&read, "arp_ignore", "ens3"), Some(want));
+        }
+        let read = sysctls(&[("ipv4/conf/all/arp_ignore", "1")]);
+        assert_eq!(effective_arp(&read, "arp_ignore", "ens3"), None);
+        let read = sysctls(&[
+            ("ipv4/conf/all/arp_ignore", "x"),
+            ("ipv4/conf/ens3/arp_ignore", "1"),
+        ]);
+        assert_eq!(effective_arp(&read, "arp_ignore", "ens3"), None);
+    }
+
+    fn arp_subjects(values: &[(&str, &str)]) -> Vec<String> {
+        let zones = BTreeMap::from([("ens3".to_string(), "lgwan".to_string())]);
+        scan_arp(&sysctls(values), &zones)
+            .into_iter()
+            .map(|f| f.subject)
+            .collect()
+    }
+
+    #[test]
+    fn weak_arp_settings_are_reported_per_zone_interface() {
+        let defaults = [
+            ("ipv4/conf/all/arp_ignore", "0"),
+            ("ipv4/conf/ens3/arp_ignore", "0"),
+            ("ipv4/conf/all/arp_announce", "0"),
+            ("ipv4/conf/ens3/arp_announce", "0"),
+        ];
+        let zones = BTreeMap::from([("ens3".to_string(), "lgwan".to_string())]);
+        let f = scan_arp(&sysctls(&defaults), &zones);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].kind, "sysctl");
+        assert_eq!(f[0].subject, "arp_ignore on interface ens3 (zone lgwan)");
+        assert!(f[0].why.contains("Remedy: set net.ipv4.conf.all.arp_ignore=1 (or 2), e.g. in /etc/sysctl.d/60-zonegate.conf."), "{}", f[0].why);
+        assert_eq!(f[1].subject, "arp_announce on interface ens3 (zone lgwan)");
+        assert!(f[1].why.contains("net.ipv4.conf.all.arp_announce=2"));
+        // Fixed through `all`, through the interface, or with "never answer".
+        for fixed in [
+            [
+                ("ipv4/conf/all/arp_ignore", "1"),
+                ("ipv4/conf/ens3/arp_ignore", "0"),
+            ],
+            [
+                ("ipv4/conf/all/arp_ignore", "0"),
+                ("ipv4/conf/ens3/arp_ignore", "2"),
+            ],
+            [
+                ("ipv4/conf/all/arp_ignore", "8"),
+                ("ipv4/conf/ens3/arp_ignore", "0"),
+            ],
+        ] {
+            let mut v = fixed.to_vec();
+            v.extend([
+                ("ipv4/conf/all/arp_announce", "0"),
+                ("ipv4/conf/ens3/arp_announce", "2"),
+            ]);
+            assert!(arp_subjects(&v).is_empty(), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn arp_values_that_still_answer_for_any_address_are_weak() {
+        // 3 only hides host-scope addresses; 1 in `all` cannot lower the interface's 3; an
+        // arp_announce above 2 behaves like 0.
+        let f = scan_arp(
+            &sysctls(&[
+                ("ipv4/conf/all/arp_ignore", "1"),
+                ("ipv4/conf/ens3/arp_ignore", "3"),
+                ("ipv4/conf/all/arp_announce", "3"),
+                ("ipv4/conf/ens3/arp_announce", "0"),
+            ]),
+            &BTreeMap::from([("ens3".to_string(), "lgwan".to_string())]),
+        );
+        assert_eq!(f.len(), 2);
+        assert!(f[0].detail.starts_with("effective 3"), "{}", f[0].detail);
+        assert!(
+            f[0].why.contains("and net.ipv4.conf.ens3.arp_ignore=1"),
+            "{}",
+            f[0].why
+        );
+        assert!(!f[1].why.contains("net.ipv4.conf.ens3."), "{}", f[1].why);
+    }
+
+    #[test]
+    fn fixed_arp_settings_clear_the_finding() {
+        let zones = BTreeMap::from([("ens3".to_string(), "lgwan".to_string())]);
+        let weak = sysctls(&[
+            ("ipv4/conf/all/arp_ignore", "0"),
+            ("ipv4/conf/ens3/arp_ignore", "0"),
+            ("ipv4/conf/all/arp_announce", "2"),
+            ("ipv4/conf/ens3/arp_announce", "0"),
+        ]);
+        let fixed = sysctls(&[
+            ("ipv4/conf/all/arp_ignore", "1"),
+            ("ipv4/conf/ens3/arp_ignore", "0"),
+            ("ipv4/conf/all/arp_announce", "2"),
+            ("ipv4/conf/ens3/arp_announce", "0"),
+        ]);
+        let mut inv = Inventory::default();
+        let found = inv.update(scan_arp(&weak, &zones));
+        assert!(
+            matches!(&found[..], [EventKind::BypassFound { subject, .. }] if subject.starts_with("arp_ignore on interface ens3"))
+        );
+        assert!(inv.update(scan_arp(&weak, &zones)).is_empty());
+        let cleared = inv.update(scan_arp(&fixed, &zones));
+        assert!(
+            matches!(&cleared[..], [EventKind::BypassCleared { kind, .. }] if kind == "sysctl")
         );
     }
 

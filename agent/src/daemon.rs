@@ -1046,6 +1046,7 @@ impl Daemon {
         let read = |p: &str| std::fs::read_to_string(format!("/proc/sys/net/{p}")).ok();
         let ifaces: Vec<String> = zone_ifaces.keys().cloned().collect();
         findings.extend(bypass::scan_sysctls(&read, &ifaces));
+        findings.extend(bypass::scan_arp(&read, &zone_ifaces));
         let read_net = |p: &str| std::fs::read_to_string(format!("/proc/net/{p}")).ok();
         findings.extend(bypass::scan_legacy(&read_net));
         for e in self.inventory.update(findings) {

@@ -439,6 +439,61 @@ fn packet_dst(packet: &[u8]) -> Option<IpAddr> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// ARP
+
+/// Ethertype of ARP.
+const ETHERTYPE_ARP: u16 = 0x0806;
+/// ARP operation codes.
+const ARP_REQUEST: u16 = 1;
+const ARP_REPLY: u16 = 2;
+
+/// A broadcast ARP request "who has `target`? tell `sender_ip`" from `sender_mac`, as a whole
+/// Ethernet frame padded to the 60-byte minimum.
+pub fn arp_request_frame(sender_mac: MacAddr, sender_ip: Ipv4Addr, target: Ipv4Addr) -> Vec<u8> {
+    let mut frame = Vec::with_capacity(60);
+    frame.extend_from_slice(&[0xff; 6]);
+    frame.extend_from_slice(&mac_octets(sender_mac));
+    frame.extend_from_slice(&ETHERTYPE_ARP.to_be_bytes());
+    // Ethernet hardware (1), IPv4 protocol, address lengths 6 and 4, operation.
+    frame.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4]);
+    frame.extend_from_slice(&ARP_REQUEST.to_be_bytes());
+    frame.extend_from_slice(&mac_octets(sender_mac));
+    frame.extend_from_slice(&sender_ip.octets());
+    frame.extend_from_slice(&[0; 6]);
+    frame.extend_from_slice(&target.octets());
+    frame.resize(60, 0);
+    frame
+}
+
+/// An ARP reply: `sender_ip` is at `sender_mac`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArpReply {
+    /// The MAC address the answer gives.
+    pub sender_mac: MacAddr,
+    /// The address asked about.
+    pub sender_ip: Ipv4Addr,
+    /// Who asked.
+    pub target_ip: Ipv4Addr,
+}
+
+/// Decodes an Ethernet frame carrying an IPv4-over-Ethernet ARP reply.
+pub fn parse_arp_reply(data: &[u8]) -> Option<ArpReply> {
+    let arp = data.get(14..42)?;
+    if data[12..14] != ETHERTYPE_ARP.to_be_bytes()
+        || arp[..6] != [0, 1, 0x08, 0x00, 6, 4]
+        || arp[6..8] != ARP_REPLY.to_be_bytes()
+    {
+        return None;
+    }
+    let ip = |o: &[u8]| -> Option<Ipv4Addr> { Some(Ipv4Addr::from(<[u8; 4]>::try_from(o).ok()?)) };
+    Some(ArpReply {
+        sender_mac: MacAddr::new(arp[8], arp[9], arp[10], arp[11], arp[12], arp[13]),
+        sender_ip: ip(&arp[14..18])?,
+        target_ip: ip(&arp[24..28])?,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // Senders
 
 /// Sends many packets of one family (from the builders above) out of `iface` in `ns` through
@@ -573,30 +628,82 @@ pub fn send_frame_with_mac(
             }
         };
         let frame = ethernet_frame(src_mac, dst_mac, ip_packet)?;
-        let config = datalink::Config {
-            // Frames are only sent: keep the receive side of the channel small and passive.
-            read_buffer_size: 2048,
-            promiscuous: false,
-            ..Default::default()
-        };
-        let (mut tx, _rx) = match datalink::channel(&nic, config) {
-            Ok(Channel::Ethernet(tx, rx)) => (tx, rx),
-            Ok(_) => return Err(SpoofError::Usage("unexpected datalink channel type".into())),
-            Err(e) => {
-                return Err(SpoofError::io(
-                    format!("open packet socket on {iface_name}"),
-                    e,
+        transmit(&nic, &[frame])
+    })?
+}
+
+/// Sends whole Ethernet `frames`, in this order, out of `iface` in `ns`.
+///
+/// The sending thread is pinned to one CPU first: a veth hands each frame to the receive
+/// backlog of the CPU that sent it, so frames sent from one CPU are processed by the peer in
+/// the order sent (a test may then use a later frame's answer as proof that an earlier frame
+/// was handled).
+pub fn send_frames(ns: &str, iface: &str, frames: &[Vec<u8>]) -> Result<(), SpoofError> {
+    let name = iface.to_string();
+    try_in_ns(ns, move || -> Result<(), SpoofError> {
+        pin_to_current_cpu()?;
+        transmit(&find_interface(&name)?, frames)
+    })?
+}
+
+/// Pins the calling thread to the CPU it runs on.
+#[allow(unsafe_code)]
+fn pin_to_current_cpu() -> Result<(), SpoofError> {
+    // SAFETY: `sched_getcpu` takes no arguments. `cpu_set_t` is plain data for which all-zero
+    // is valid; CPU_ZERO/CPU_SET write only into `set`, which lives on this stack frame, and
+    // the CPU number comes from the kernel (CPU_SET ignores numbers beyond the set).
+    // `sched_setaffinity(0, ..)` affects only the calling thread and reads `set` for its size.
+    let rc = unsafe {
+        let cpu = libc::sched_getcpu();
+        if cpu < 0 {
+            return Err(SpoofError::io("sched_getcpu", io::Error::last_os_error()));
+        }
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu as usize, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(SpoofError::io(
+            "sched_setaffinity",
+            io::Error::last_os_error(),
+        ))
+    }
+}
+
+/// Sends `frames` in order through one packet socket on `nic` (in the calling thread's
+/// namespace).
+fn transmit(nic: &NetworkInterface, frames: &[Vec<u8>]) -> Result<(), SpoofError> {
+    let config = datalink::Config {
+        // Frames are only sent: keep the receive side of the channel small and passive.
+        read_buffer_size: 2048,
+        promiscuous: false,
+        ..Default::default()
+    };
+    let mut tx = match datalink::channel(nic, config) {
+        Ok(Channel::Ethernet(tx, _rx)) => tx,
+        Ok(_) => return Err(SpoofError::Usage("unexpected datalink channel type".into())),
+        Err(e) => {
+            return Err(SpoofError::io(
+                format!("open packet socket on {}", nic.name),
+                e,
+            ))
+        }
+    };
+    for frame in frames {
+        match tx.send_to(frame, None) {
+            Some(Ok(())) => {}
+            Some(Err(e)) => return Err(SpoofError::io(format!("send frame on {}", nic.name), e)),
+            None => {
+                return Err(SpoofError::Usage(
+                    "datalink sender refused the frame".into(),
                 ))
             }
-        };
-        match tx.send_to(&frame, None) {
-            Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(SpoofError::io(format!("send frame on {iface_name}"), e)),
-            None => Err(SpoofError::Usage(
-                "datalink sender refused the frame".into(),
-            )),
         }
-    })?
+    }
+    Ok(())
 }
 
 /// The pnet view of interface `name` in the calling thread's namespace.
@@ -938,6 +1045,20 @@ impl Capture {
         }
     }
 
+    /// Waits up to `timeout` for a frame (any protocol, e.g. ARP) satisfying `pred`.
+    pub fn wait_for_frame(&self, timeout: Duration, pred: impl Fn(&[u8]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if lock(&self.frames).iter().any(|f| pred(&f.data)) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Whether a UDP datagram whose payload contains `needle` was captured.
     pub fn saw_udp_payload(&self, needle: &[u8]) -> bool {
         self.saw(|p| p.is_udp() && contains(&p.payload, needle))
@@ -1098,6 +1219,32 @@ mod tests {
     fn mixed_families_are_refused() {
         assert!(udp_packet(sa("10.0.0.1:1"), sa("[fd00::1]:1"), b"").is_err());
         assert!(tcp_syn_packet(sa("[fd00::1]:1"), sa("10.0.0.1:1")).is_err());
+    }
+
+    #[test]
+    fn arp_request_and_reply_round_trip() {
+        let mac = MacAddr::new(2, 0, 0, 0, 0, 5);
+        let (me, gw) = (Ipv4Addr::new(10, 10, 0, 5), Ipv4Addr::new(10, 20, 0, 1));
+        let mut frame = arp_request_frame(mac, me, gw);
+        assert_eq!(frame.len(), 60);
+        assert_eq!(&frame[..6], &[0xff; 6]);
+        assert_eq!(parse_arp_reply(&frame), None, "a request is not a reply");
+        // Turn it into the reply the gateway would send: operation 2, addresses swapped.
+        let gw_mac = MacAddr::new(2, 0, 0, 0, 0, 1);
+        frame[21] = 2;
+        frame[22..28].copy_from_slice(&mac_octets(gw_mac));
+        frame[28..32].copy_from_slice(&gw.octets());
+        frame[32..38].copy_from_slice(&mac_octets(mac));
+        frame[38..42].copy_from_slice(&me.octets());
+        assert_eq!(
+            parse_arp_reply(&frame),
+            Some(ArpReply {
+                sender_mac: gw_mac,
+                sender_ip: gw,
+                target_ip: me
+            })
+        );
+        assert_eq!(parse_arp_reply(&frame[..30]), None);
     }
 
     #[test]

@@ -2,16 +2,20 @@
 //! half-written policy file is not applied, boot without a policy locks down with management
 //! reachable (but keeps a zonegate table that is already loaded), `apply --confirm` rolls back
 //! without confirmation, `monitor` reports without repairing, `dry-run` leaves the kernel
-//! byte-identical, and each bypass this kernel can build is reported.
+//! byte-identical, each bypass this kernel can build is reported, and a gateway that answers
+//! ARP for its other zones' addresses is reported until its ARP settings are fixed.
 
 mod agent_support;
 
 use agent_support::*;
+use serde_json::Value;
+use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
-use zonegate_e2e::lab::IP;
+use zonegate_e2e::lab::{in_ns, HOST_IF, IP};
 use zonegate_e2e::probe::{tcp_connect, tcp_reachable, TcpEcho};
+use zonegate_e2e::spoof::{arp_request_frame, parse_arp_reply, send_frames, Capture};
 
 #[test]
 fn a_bad_policy_on_sighup_keeps_the_old_ruleset() {
@@ -289,4 +293,142 @@ fn bypasses_this_kernel_can_build_are_reported() {
     );
     // Our own table is not a bypass, and the drift loop did not react to foreign tables.
     assert!(agent.named("drift-detected").is_empty(), "{}", agent.dump());
+}
+
+/// The test policy with zone a named lgwan (ens3) and zone b mynumber (ens4).
+fn lgwan_policy() -> String {
+    let p = POLICY
+        .replace("[zones.a]", "[zones.lgwan]")
+        .replace("zone = \"a\"", "zone = \"lgwan\"")
+        .replace("a = [\"ens3\"]", "lgwan = [\"ens3\"]")
+        .replace("[zones.b]", "[zones.mynumber]")
+        .replace("zone = \"b\"", "zone = \"mynumber\"")
+        .replace("b = [\"ens4\"]", "mynumber = [\"ens4\"]");
+    assert!(
+        p.contains("lgwan = [\"ens3\"], mynumber = [\"ens4\"]"),
+        "{p}"
+    );
+    p
+}
+
+/// Writes `net.ipv4.conf.<KEY>` = VALUE in the gateway namespace (/proc/sys/net is per
+/// namespace, so from a thread inside it).
+fn set_ipv4_conf(gw: &Gw, values: &[(&str, &str)]) {
+    in_ns(gw.lab.gw(), || {
+        for (key, value) in values {
+            let path = format!("/proc/sys/net/ipv4/conf/{key}");
+            std::fs::write(&path, value).unwrap_or_else(|e| panic!("write {path}: {e}"));
+        }
+    });
+}
+
+/// Whether the gateway answers the LGWAN host's ARP request for `target`. Each round sends the
+/// request, then one for the gateway's own LGWAN address (the positive control), in this order
+/// from one CPU: once the control's answer is in, the first request has been handled too.
+fn gateway_answers_arp_for(gw: &Gw, target: Ipv4Addr) -> bool {
+    let host = gw.lab.host(0);
+    let mac = gw.lab.host_mac(0).expect("host MAC");
+    let gw_mac = gw.lab.gw_mac("ens3").expect("gateway MAC");
+    let me: Ipv4Addr = HA.parse().expect("address");
+    let control = Ipv4Addr::new(10, 10, 0, 1);
+    let answer = |ip: Ipv4Addr| {
+        move |f: &[u8]| {
+            parse_arp_reply(f)
+                .is_some_and(|r| r.sender_ip == ip && r.target_ip == me && r.sender_mac == gw_mac)
+        }
+    };
+    let cap = Capture::start(host, HOST_IF).expect("capture");
+    for _ in 0..3 {
+        cap.clear();
+        let requests = [
+            arp_request_frame(mac, me, target),
+            arp_request_frame(mac, me, control),
+        ];
+        send_frames(host, HOST_IF, &requests).expect("send ARP requests");
+        if cap.wait_for_frame(Duration::from_secs(1), answer(control)) {
+            return cap.wait_for_frame(Duration::ZERO, answer(target));
+        }
+    }
+    panic!("the gateway never answered the control request for {control}");
+}
+
+/// The event named `name` whose subject is `subject`.
+fn with_subject(evs: &[Value], name: &str, subject: &str) -> Option<Value> {
+    evs.iter()
+        .find(|e| e["event"] == name && e["subject"] == subject)
+        .cloned()
+}
+
+#[test]
+fn arp_answers_for_other_zones_are_reported_until_fixed() {
+    let Some(gw) = Gw::up(&lgwan_policy(), "") else {
+        return;
+    };
+    // Linux's defaults, whatever the initial namespace (IPv4 settings are inherited from it) has.
+    set_ipv4_conf(
+        &gw,
+        &[
+            ("all/arp_ignore", "0"),
+            ("all/arp_announce", "0"),
+            ("ens3/arp_ignore", "0"),
+            ("ens3/arp_announce", "0"),
+        ],
+    );
+    let agent = gw.run();
+    let ignore = "arp_ignore on interface ens3 (zone lgwan)";
+    let announce = "arp_announce on interface ens3 (zone lgwan)";
+    let found = agent
+        .wait_until(Duration::from_secs(5), |evs| {
+            let a = with_subject(evs, "bypass-found", ignore)?;
+            with_subject(evs, "bypass-found", announce).map(|b| (a, b))
+        })
+        .unwrap_or_else(|| panic!("no ARP findings:\n{}", agent.dump()));
+    assert_eq!(found.0["kind"], "sysctl", "{}", found.0);
+    assert_eq!(found.0["severity"], "critical", "{}", found.0);
+    assert!(
+        found.0["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("effective 0")),
+        "{}",
+        found.0
+    );
+    let why = |e: &Value| e["why"].as_str().unwrap_or_default().to_string();
+    assert!(
+        why(&found.0).contains("set net.ipv4.conf.all.arp_ignore=1 (or 2)"),
+        "{}",
+        found.0
+    );
+    assert!(
+        why(&found.1).contains("set net.ipv4.conf.all.arp_announce=2"),
+        "{}",
+        found.1
+    );
+
+    // The finding is real: a host in the LGWAN zone learns the gateway's My Number-side address.
+    let mynumber_side = Ipv4Addr::new(10, 20, 0, 1);
+    assert!(
+        gateway_answers_arp_for(&gw, mynumber_side),
+        "no ARP answer for {mynumber_side} with arp_ignore=0"
+    );
+
+    // The remedy: the gateway answers only for the interface's own addresses, and the next
+    // scan (every check_interval, 2 s here) clears both findings.
+    set_ipv4_conf(&gw, &[("all/arp_ignore", "1"), ("all/arp_announce", "2")]);
+    let fixed_at = Instant::now();
+    assert!(
+        !gateway_answers_arp_for(&gw, mynumber_side),
+        "ARP answer for {mynumber_side} with arp_ignore=1"
+    );
+    let cleared = agent.wait_until(Duration::from_secs(8), |evs| {
+        with_subject(evs, "bypass-cleared", ignore)?;
+        with_subject(evs, "bypass-cleared", announce)
+    });
+    assert!(cleared.is_some(), "not cleared:\n{}", agent.dump());
+    eprintln!(
+        "ARP findings cleared {} ms after the fix; found: {}",
+        fixed_at.elapsed().as_millis(),
+        found.0
+    );
+    let status = gw.agent_ok(&["status"], 0);
+    assert!(!status.contains("on interface ens3"), "{status}");
 }
