@@ -612,6 +612,7 @@ mod tests {
         }
         let hb = EventKind::Heartbeat {
             ruleset_sha256: String::new(),
+            policy_sha256: String::new(),
             revision: String::new(),
             mode: "enforce".into(),
             drift_count: 0,
@@ -691,6 +692,7 @@ mod tests {
         }
         events.emit(EventKind::Heartbeat {
             ruleset_sha256: String::new(),
+            policy_sha256: String::new(),
             revision: String::new(),
             mode: "enforce".into(),
             drift_count: 3,

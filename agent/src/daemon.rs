@@ -422,6 +422,11 @@ impl Daemon {
         });
         s.revision = a.current.as_ref().map(|c| c.lkg.revision.clone());
         s.ruleset_sha256 = a.current.as_ref().map(|c| c.lkg.ruleset_sha256.clone());
+        s.policy_sha256 = a
+            .current
+            .as_ref()
+            .and_then(|c| c.lkg.metadata.as_ref())
+            .map(|m| m.policy_sha256.clone());
         s.baseline_verified = a.current.as_ref().is_some_and(|c| c.baseline().is_some());
         s.last_apply = a.stats.last_apply.clone();
         s.applies = a.stats.applies;
@@ -1454,6 +1459,7 @@ impl Daemon {
                     };
                     self.agent.events.emit(EventKind::Heartbeat {
                         ruleset_sha256: s.ruleset_sha256.unwrap_or_default(),
+                        policy_sha256: s.policy_sha256.unwrap_or_default(),
                         revision: s.revision.unwrap_or_default(),
                         mode,
                         drift_count: s.drift_count,

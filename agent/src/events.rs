@@ -173,6 +173,8 @@ pub enum EventKind {
     /// Periodic proof of life with the ruleset hash the SIEM compares with the approved one.
     Heartbeat {
         ruleset_sha256: String,
+        /// SHA-256 of the canonical policy (empty in lockdown).
+        policy_sha256: String,
         revision: String,
         mode: String,
         drift_count: u64,

@@ -83,10 +83,11 @@ pub fn render(s: &Status) -> String {
         s.applies
     ));
     o.push_str(&format!(
-        "# HELP zonegate_ruleset_info The loaded ruleset: policy revision and ruleset SHA-256 (compare with `zonegate matrix`).\n# TYPE zonegate_ruleset_info gauge\nzonegate_ruleset_info{{kind=\"{}\",revision=\"{}\",sha256=\"{}\",mode=\"{}\"}} 1\n",
+        "# HELP zonegate_ruleset_info The loaded ruleset: policy revision and ruleset SHA-256 (compare with `zonegate matrix`).\n# TYPE zonegate_ruleset_info gauge\nzonegate_ruleset_info{{kind=\"{}\",revision=\"{}\",sha256=\"{}\",policy_sha256=\"{}\",mode=\"{}\"}} 1\n",
         label(&s.kind.clone().unwrap_or_default()),
         label(&s.revision.clone().unwrap_or_default()),
         label(&s.ruleset_sha256.clone().unwrap_or_default()),
+        label(&s.policy_sha256.clone().unwrap_or_default()),
         label(&s.mode)
     ));
     o.push_str(&format!(

@@ -11,6 +11,9 @@ pub struct Status {
     /// "policy" or "lockdown", None before anything was loaded.
     pub kind: Option<String>,
     pub revision: Option<String>,
+    /// SHA-256 of the canonical policy of the loaded ruleset (`zonegate matrix` prints it).
+    #[serde(default)]
+    pub policy_sha256: Option<String>,
     pub ruleset_sha256: Option<String>,
     /// A clean read-back exists for the loaded ruleset.
     pub baseline_verified: bool,
@@ -61,6 +64,10 @@ impl Status {
             } else {
                 " (not yet verified)"
             }
+        ));
+        o.push_str(&format!(
+            "Policy: canonical sha256 {} (compare both hashes with `zonegate matrix` of the approved zones.toml)\n",
+            opt(&self.policy_sha256)
         ));
         o.push_str(&format!(
             "Last apply: {} ({} in total, {} failed; last took {} ms)\n",

@@ -94,6 +94,9 @@ pub struct PolicyRef {
     pub name: String,
     /// `[policy] revision`.
     pub revision: String,
+    /// SHA-256 of the canonical policy: what `zonegate matrix` prints as the policy's hash.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The envelope fields that come from the agent's state rather than from the event: set with
@@ -116,6 +119,7 @@ impl AlertContext {
             policy: Some(PolicyRef {
                 name: metadata.policy.clone(),
                 revision: metadata.revision.clone(),
+                sha256: Some(metadata.policy_sha256.clone()),
             }),
             ruleset_sha256: Some(metadata.ruleset_sha256.clone()),
         }

@@ -55,6 +55,16 @@ pub struct Matrix {
     pub expired: Vec<Expiry>,
     /// Flows that declare an exception (例外措置).
     pub exceptions: Vec<FlowEntry>,
+    /// Per gateway, the SHA-256 of the ruleset the agent loads for this policy on the day
+    /// evaluated: what its heartbeats, `status`, metrics and alerts carry as `ruleset_sha256`.
+    pub rulesets: Vec<GatewayRuleset>,
+}
+
+/// The ruleset one gateway runs for the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GatewayRuleset {
+    pub gateway: String,
+    pub ruleset_sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -499,7 +509,21 @@ pub fn build(
         expiring,
         expired,
         exceptions,
+        rulesets: rulesets(p, gw.map(|g| g.name.as_str())),
     })
+}
+
+/// The ruleset SHA-256 of the matrix's gateway, or of every gateway.
+fn rulesets(p: &Policy, gateway: Option<&str>) -> Vec<GatewayRuleset> {
+    p.gateways
+        .keys()
+        .filter(|g| gateway.is_none_or(|only| only == g.as_str()))
+        .filter_map(|g| crate::compile::compile(p, g).ok())
+        .map(|r| GatewayRuleset {
+            gateway: r.gateway,
+            ruleset_sha256: r.metadata.ruleset_sha256,
+        })
+        .collect()
 }
 
 /// Every label of the Markdown and HTML renderings, per language.
@@ -510,6 +534,7 @@ struct Labels {
     name: &'static str,
     revision: &'static str,
     sha: &'static str,
+    ruleset_sha: &'static str,
     profile: &'static str,
     model: &'static str,
     gateway: &'static str,
@@ -565,6 +590,7 @@ const JA: Labels = Labels {
     name: "ポリシー名",
     revision: "改訂",
     sha: "正規化ポリシーの SHA-256",
+    ruleset_sha: "ゲートウェイが読み込むルールセットの SHA-256",
     profile: "プロファイル",
     model: "ネットワークモデル",
     gateway: "ゲートウェイ",
@@ -620,6 +646,7 @@ const EN: Labels = Labels {
     name: "Policy name",
     revision: "Revision",
     sha: "SHA-256 of the canonical policy",
+    ruleset_sha: "SHA-256 of the ruleset each gateway loads",
     profile: "Profile",
     model: "Network model",
     gateway: "Gateway",
@@ -763,6 +790,15 @@ impl Matrix {
             (l.name, self.policy.name.clone(), false),
             (l.revision, self.policy.revision.clone(), false),
             (l.sha, self.policy.sha256.clone(), true),
+            (
+                l.ruleset_sha,
+                self.rulesets
+                    .iter()
+                    .map(|r| format!("{}: {}", r.gateway, r.ruleset_sha256))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                true,
+            ),
             (
                 l.profile,
                 if self.policy.profile == "three-tier" {

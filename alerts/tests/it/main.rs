@@ -58,6 +58,7 @@ pub fn context() -> AlertContext {
         policy: Some(PolicyRef {
             name: "saitama-fire-union".into(),
             revision: "2026-11".into(),
+            sha256: None,
         }),
         ruleset_sha256: Some("6abf74b6".repeat(8)),
     }
