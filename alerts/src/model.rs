@@ -383,7 +383,7 @@ pub enum FlowPhase {
 pub struct FlowEvent {
     pub phase: FlowPhase,
     /// no-flow, spoofed, revoked, pre-existing, unknown-interface, untracked, invalid,
-    /// accepted-sensitive.
+    /// icmp-error-refused, neighbour-discovery, gateway-error, accepted-sensitive.
     pub reason: String,
     /// The log code ("zg:N" prefix, counter cN).
     pub code: u32,
@@ -474,7 +474,8 @@ pub struct PolicyRejected {
 /// Details of `monitoring-degraded`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitoringDegraded {
-    /// nflog, nftables-events, counters, clock, sink:NAME.
+    /// nflog, nftables-events, counters, clock, sink:NAME, log-meter:NAME (a per-source log
+    /// meter set of the ruleset is full).
     pub what: String,
     pub detail: String,
     /// Events known to be lost, when countable.
@@ -544,8 +545,13 @@ impl AlertKind {
             AlertKind::RestoresCapped(_) => Severity::Critical,
             AlertKind::BypassFound(_) => Severity::High,
             AlertKind::BypassCleared(_) => Severity::Low,
+            // Link-local noise, never a sign of tampering, in any zone.
+            AlertKind::DeniedFlow(f) if f.reason == "neighbour-discovery" => Severity::Info,
             AlertKind::DeniedFlow(f) if f.sensitive => Severity::High,
             AlertKind::DeniedFlow(f) if f.reason == "spoofed" => Severity::Medium,
+            // An ICMP error that is not the peer's: a covert channel attempt across a boundary.
+            AlertKind::DeniedFlow(f) if f.reason == "icmp-error-refused" => Severity::Medium,
+            // no-flow, invalid, gateway-error and the rest outside sensitive zones.
             AlertKind::DeniedFlow(_) => Severity::Low,
             AlertKind::SensitiveFlowAccepted(_) => Severity::Medium,
             AlertKind::ScanSummary(s) if s.sensitive => Severity::High,
@@ -734,6 +740,57 @@ mod tests {
         }
         assert!(Severity::Info < Severity::Critical);
         assert_eq!(Severity::from_code(9), None);
+    }
+
+    fn denied(reason: &str, sensitive: bool) -> AlertKind {
+        AlertKind::DeniedFlow(FlowEvent {
+            phase: FlowPhase::First,
+            reason: reason.into(),
+            code: 1,
+            hook: "forward".into(),
+            from_zone: Some("lgwan".into()),
+            to_zone: Some("internet".into()),
+            in_iface: None,
+            out_iface: None,
+            family: None,
+            src: None,
+            dst: None,
+            protocol: None,
+            src_port: None,
+            dst_port: None,
+            icmp_type: None,
+            icmp_code: None,
+            sensitive,
+            count: 1,
+            count_exact: true,
+            samples: 1,
+            pair_count: None,
+            keys: None,
+            first_seen: String::new(),
+            last_seen: String::new(),
+            window_secs: 60,
+        })
+    }
+
+    #[test]
+    fn denied_flow_severity_by_reason_and_sensitivity() {
+        use Severity::*;
+        for (reason, outside, sensitive) in [
+            ("no-flow", Low, High),
+            ("spoofed", Medium, High),
+            ("invalid", Low, High),
+            ("icmp-error-refused", Medium, High),
+            ("gateway-error", Low, High),
+            ("neighbour-discovery", Info, Info),
+            ("untracked", Low, High),
+        ] {
+            assert_eq!(denied(reason, false).severity(), outside, "{reason}");
+            assert_eq!(
+                denied(reason, true).severity(),
+                sensitive,
+                "{reason} (sensitive)"
+            );
+        }
     }
 
     #[test]
