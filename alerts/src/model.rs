@@ -554,6 +554,13 @@ impl AlertKind {
             // no-flow, invalid, gateway-error and the rest outside sensitive zones.
             AlertKind::DeniedFlow(_) => Severity::Low,
             AlertKind::SensitiveFlowAccepted(_) => Severity::Medium,
+            // A host soliciting many neighbours through a forwarding path is noise, not a scan.
+            AlertKind::ScanSummary(s)
+                if !s.reasons.is_empty()
+                    && s.reasons.iter().all(|r| r == "neighbour-discovery") =>
+            {
+                Severity::Info
+            }
             AlertKind::ScanSummary(s) if s.sensitive => Severity::High,
             AlertKind::ScanSummary(_) => Severity::Medium,
             AlertKind::FlowExpired(_) => Severity::Low,
@@ -791,6 +798,35 @@ mod tests {
                 "{reason} (sensitive)"
             );
         }
+    }
+
+    #[test]
+    fn a_scan_of_neighbour_discovery_only_is_info() {
+        let scan = |reasons: &[&str], sensitive: bool| {
+            AlertKind::ScanSummary(ScanSummary {
+                src: "fe80::1".parse().unwrap(),
+                from_zone: Some("lgwan".into()),
+                to_zones: vec!["mynumber".into()],
+                distinct_destinations: 20,
+                distinct_ports: 1,
+                destinations: Vec::new(),
+                ports: Vec::new(),
+                samples: 20,
+                reasons: reasons.iter().map(|r| r.to_string()).collect(),
+                sensitive,
+                first_seen: String::new(),
+                last_seen: String::new(),
+                window_secs: 60,
+            })
+            .severity()
+        };
+        assert_eq!(scan(&["neighbour-discovery"], true), Severity::Info);
+        assert_eq!(
+            scan(&["neighbour-discovery", "no-flow"], true),
+            Severity::High
+        );
+        assert_eq!(scan(&["invalid"], false), Severity::Medium);
+        assert_eq!(scan(&[], false), Severity::Medium);
     }
 
     #[test]
