@@ -301,6 +301,7 @@ fn main() {
         .iter()
         .find(|(_, c)| {
             c.reason == Reason::NoFlow
+                && c.meter_full.is_none()
                 && c.hook == "forward"
                 && c.from.as_deref() == Some("lgwan")
                 && c.to.as_deref() == Some("mynumber")

@@ -387,7 +387,7 @@ pub enum FlowPhase {
 pub struct FlowEvent {
     pub phase: FlowPhase,
     /// no-flow, spoofed, revoked, pre-existing, unknown-interface, untracked, invalid,
-    /// accepted-sensitive.
+    /// icmp-error-refused, neighbour-discovery, gateway-error, accepted-sensitive.
     pub reason: String,
     /// The log code ("zg:N" prefix, counter cN).
     pub code: u32,
@@ -478,7 +478,8 @@ pub struct PolicyRejected {
 /// Details of `monitoring-degraded`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MonitoringDegraded {
-    /// nflog, nftables-events, counters, clock, sink:NAME.
+    /// nflog, nftables-events, counters, clock, sink:NAME, log-meter:NAME (a per-source log
+    /// meter set of the ruleset is full).
     pub what: String,
     pub detail: String,
     /// Events known to be lost, when countable.
@@ -561,10 +562,22 @@ impl AlertKind {
             AlertKind::RestoresCapped(_) => Severity::Critical,
             AlertKind::BypassFound(_) => Severity::High,
             AlertKind::BypassCleared(_) => Severity::Low,
+            // Link-local noise, never a sign of tampering, in any zone.
+            AlertKind::DeniedFlow(f) if f.reason == "neighbour-discovery" => Severity::Info,
             AlertKind::DeniedFlow(f) if f.sensitive => Severity::High,
             AlertKind::DeniedFlow(f) if f.reason == "spoofed" => Severity::Medium,
+            // An ICMP error that is not the peer's: a covert channel attempt across a boundary.
+            AlertKind::DeniedFlow(f) if f.reason == "icmp-error-refused" => Severity::Medium,
+            // no-flow, invalid, gateway-error and the rest outside sensitive zones.
             AlertKind::DeniedFlow(_) => Severity::Low,
             AlertKind::SensitiveFlowAccepted(_) => Severity::Medium,
+            // A host soliciting many neighbours through a forwarding path is noise, not a scan.
+            AlertKind::ScanSummary(s)
+                if !s.reasons.is_empty()
+                    && s.reasons.iter().all(|r| r == "neighbour-discovery") =>
+            {
+                Severity::Info
+            }
             AlertKind::ScanSummary(s) if s.sensitive => Severity::High,
             AlertKind::ScanSummary(_) => Severity::Medium,
             AlertKind::FlowExpired(_) => Severity::Low,
@@ -751,6 +764,86 @@ mod tests {
         }
         assert!(Severity::Info < Severity::Critical);
         assert_eq!(Severity::from_code(9), None);
+    }
+
+    fn denied(reason: &str, sensitive: bool) -> AlertKind {
+        AlertKind::DeniedFlow(FlowEvent {
+            phase: FlowPhase::First,
+            reason: reason.into(),
+            code: 1,
+            hook: "forward".into(),
+            from_zone: Some("lgwan".into()),
+            to_zone: Some("internet".into()),
+            in_iface: None,
+            out_iface: None,
+            family: None,
+            src: None,
+            dst: None,
+            protocol: None,
+            src_port: None,
+            dst_port: None,
+            icmp_type: None,
+            icmp_code: None,
+            sensitive,
+            count: 1,
+            count_exact: true,
+            samples: 1,
+            pair_count: None,
+            keys: None,
+            first_seen: String::new(),
+            last_seen: String::new(),
+            window_secs: 60,
+        })
+    }
+
+    #[test]
+    fn denied_flow_severity_by_reason_and_sensitivity() {
+        use Severity::*;
+        for (reason, outside, sensitive) in [
+            ("no-flow", Low, High),
+            ("spoofed", Medium, High),
+            ("invalid", Low, High),
+            ("icmp-error-refused", Medium, High),
+            ("gateway-error", Low, High),
+            ("neighbour-discovery", Info, Info),
+            ("untracked", Low, High),
+        ] {
+            assert_eq!(denied(reason, false).severity(), outside, "{reason}");
+            assert_eq!(
+                denied(reason, true).severity(),
+                sensitive,
+                "{reason} (sensitive)"
+            );
+        }
+    }
+
+    #[test]
+    fn a_scan_of_neighbour_discovery_only_is_info() {
+        let scan = |reasons: &[&str], sensitive: bool| {
+            AlertKind::ScanSummary(ScanSummary {
+                src: "fe80::1".parse().unwrap(),
+                from_zone: Some("lgwan".into()),
+                to_zones: vec!["mynumber".into()],
+                distinct_destinations: 20,
+                distinct_ports: 1,
+                destinations: Vec::new(),
+                ports: Vec::new(),
+                samples: 20,
+                reasons: reasons.iter().map(|r| r.to_string()).collect(),
+                sensitive,
+                first_seen: String::new(),
+                last_seen: String::new(),
+                window_secs: 60,
+            })
+            .severity()
+        };
+        assert_eq!(scan(&["neighbour-discovery"], true), Severity::Info);
+        assert_eq!(
+            scan(&["neighbour-discovery", "no-flow"], true),
+            Severity::High
+        );
+        assert_eq!(scan(&["invalid"], false), Severity::Medium);
+        assert_eq!(scan(&[], false), Severity::Medium);
     }
 
     #[test]

@@ -15,11 +15,18 @@
 //!   alerts per source per window, and a source that tries many destinations/ports in one window
 //!   becomes a scanner with a single `scan-summary`. What does not fit is rolled up per zone
 //!   pair, so nothing disappears from the counts.
+//! - Fallback codes: the ruleset meters log samples per source, one meter set per log code;
+//!   when that set is full a fallback rule logs the denial under a code of its own whose
+//!   [`LogCode::meter_full`] names the set, and which has no counter (the base code's counter
+//!   counts every packet of the denial). Its samples are taken as samples of the base code (the
+//!   one code with the same reason, hook and zones), and each window that saw any of them raises
+//!   one `monitoring-degraded` per meter (`what: "log-meter:NAME"`); the first window after
+//!   that without any raises one `restored`.
 
 use super::counters::Counters;
 use super::parse::{protocol_name, Family, Headers};
 use crate::config::DeniedFlowConfig;
-use crate::model::{AlertKind, FlowEvent, FlowPhase, ScanSummary};
+use crate::model::{AlertKind, FlowEvent, FlowPhase, MonitoringDegraded, ScanSummary};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -139,6 +146,73 @@ impl TokenBucket {
     }
 }
 
+/// The denial a per-source log meter set serves, as a meter alert names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MeterDenial {
+    reason: Reason,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl MeterDenial {
+    fn of(code: &LogCode) -> MeterDenial {
+        MeterDenial {
+            reason: code.reason,
+            from: code.from.clone(),
+            to: code.to.clone(),
+        }
+    }
+
+    /// "no-flow lgwan -> mynumber".
+    fn describe(&self) -> String {
+        let zone = |z: &Option<String>| z.clone().unwrap_or_else(|| "any zone".into());
+        format!(
+            "{} {} -> {}",
+            self.reason.as_str(),
+            zone(&self.from),
+            zone(&self.to)
+        )
+    }
+}
+
+/// A meter whose fallback code was seen in the current window.
+#[derive(Debug, Clone)]
+struct FullMeter {
+    denial: MeterDenial,
+    samples: u64,
+}
+
+/// Fallback code -> base code: for each code with `meter_full`, the one code without it that has
+/// the same reason, hook and zones. A fallback code with no such code (or, against the
+/// compiler's promise, several) is left out and stays a code of its own.
+fn base_codes(codes: &BTreeMap<u32, LogCode>) -> BTreeMap<u32, u32> {
+    let mut out = BTreeMap::new();
+    for (n, c) in codes.iter().filter(|(_, c)| c.meter_full.is_some()) {
+        let bases: Vec<u32> = codes
+            .iter()
+            .filter(|(_, b)| {
+                b.meter_full.is_none()
+                    && b.reason == c.reason
+                    && b.hook == c.hook
+                    && b.from == c.from
+                    && b.to == c.to
+            })
+            .map(|(b, _)| *b)
+            .collect();
+        match bases.as_slice() {
+            [base] => {
+                out.insert(*n, *base);
+            }
+            _ => tracing::warn!(
+                code = n,
+                candidates = bases.len(),
+                "A meter-full log code has no single base code; its samples are counted on their own."
+            ),
+        }
+    }
+    out
+}
+
 /// What observing one packet produced.
 #[derive(Debug, Default)]
 pub struct Observation {
@@ -171,6 +245,12 @@ pub struct Aggregator {
     rollups: BTreeMap<u32, Rollup>,
     budgets: [TokenBucket; 2],
     last_counters: BTreeMap<u32, u64>,
+    /// Fallback code -> base code (see [`base_codes`]).
+    base: BTreeMap<u32, u32>,
+    /// Meters whose fallback code was seen in this window, by meter set name.
+    meters_full: BTreeMap<String, FullMeter>,
+    /// Meters reported full for the previous window (a window without them is a `restored`).
+    meters_degraded: BTreeMap<String, MeterDenial>,
 }
 
 fn label(s: &Option<String>) -> String {
@@ -195,6 +275,9 @@ impl Aggregator {
             sources: HashMap::new(),
             rollups: BTreeMap::new(),
             last_counters: BTreeMap::new(),
+            base: BTreeMap::new(),
+            meters_full: BTreeMap::new(),
+            meters_degraded: BTreeMap::new(),
         };
         a.set_metadata(metadata);
         a
@@ -204,6 +287,7 @@ impl Aggregator {
     /// its counters start at zero (the table was replaced).
     pub fn set_metadata(&mut self, metadata: &Metadata) {
         self.codes = metadata.log_codes.clone();
+        self.base = base_codes(&self.codes);
         self.interfaces = metadata.interfaces.clone();
         self.sensitive = metadata.sensitive_zones.iter().cloned().collect();
         self.last_counters.clear();
@@ -243,17 +327,47 @@ impl Aggregator {
         self.codes.contains_key(&code)
     }
 
+    /// Whether a denial of `code` between `from` and `to` is of the sensitive class (own budget
+    /// and key table, high severity). Neighbour discovery never is: it is link-local noise,
+    /// and a busy My Number segment must not spend the budget of real attempts with it.
+    fn is_sensitive(&self, code: &LogCode, from: &Option<String>, to: &Option<String>) -> bool {
+        code.reason != Reason::NeighbourDiscovery
+            && (code.sensitive
+                || [from, to]
+                    .into_iter()
+                    .flatten()
+                    .any(|z| self.sensitive.contains(z)))
+    }
+
     /// Takes one sample into account; returns the alerts to send now.
     pub fn observe(&mut self, pkt: &DeniedPacket, now: Instant, wall: Timestamp) -> Observation {
+        let Some(logged) = self.codes.get(&pkt.code) else {
+            return Observation::default();
+        };
+        if let Some(meter) = &logged.meter_full {
+            let denial = MeterDenial::of(logged);
+            self.meters_full
+                .entry(meter.clone())
+                .or_insert(FullMeter { denial, samples: 0 })
+                .samples += 1;
+        }
+        // A fallback code's sample is a sample of its base code from here on.
+        let rebased;
+        let pkt = match self.base.get(&pkt.code) {
+            Some(base) => {
+                rebased = DeniedPacket {
+                    code: *base,
+                    ..pkt.clone()
+                };
+                &rebased
+            }
+            None => pkt,
+        };
         let Some(code) = self.codes.get(&pkt.code).cloned() else {
             return Observation::default();
         };
         let (from, to) = self.zones(&code, pkt);
-        let sensitive = code.sensitive
-            || [&from, &to]
-                .into_iter()
-                .flatten()
-                .any(|z| self.sensitive.contains(z));
+        let sensitive = self.is_sensitive(&code, &from, &to);
         let class = if sensitive {
             Class::Sensitive
         } else {
@@ -449,6 +563,10 @@ impl Aggregator {
         let mut deltas: BTreeMap<u32, u64> = BTreeMap::new();
         if let Some(counters) = counters {
             for (code, v) in counters {
+                if self.base.contains_key(code) {
+                    // A fallback code's packets are in its base code's counter already.
+                    continue;
+                }
                 let last = self.last_counters.get(code).copied().unwrap_or(0);
                 let d = if v.packets >= last {
                     v.packets - last
@@ -577,11 +695,7 @@ impl Aggregator {
             if !pair_needed || total == 0 {
                 continue;
             }
-            let sensitive = lc.sensitive
-                || [&lc.from, &lc.to]
-                    .into_iter()
-                    .flatten()
-                    .any(|z| self.sensitive.contains(z));
+            let sensitive = self.is_sensitive(&lc, &lc.from, &lc.to);
             let event = FlowEvent {
                 phase: if rolled.keys + folded > 0 {
                     FlowPhase::Rollup
@@ -621,6 +735,7 @@ impl Aggregator {
             };
             report.alerts.push(wrap(lc.reason, event));
         }
+        self.meter_alerts(&mut report);
         // Next window: keep what was busy (its repeats continue without a new `first`), forget
         // the rest, reset per-window limits.
         self.keys.retain(|_, s| s.samples > 0);
@@ -642,6 +757,43 @@ impl Aggregator {
         self.rollups.clear();
         self.window_started = wall;
         report
+    }
+
+    /// One `monitoring-degraded` per meter that was full in the closing window, one `restored`
+    /// per meter that was full in the window before and not in this one.
+    fn meter_alerts(&mut self, report: &mut WindowReport) {
+        let full = std::mem::take(&mut self.meters_full);
+        for (name, m) in &full {
+            report
+                .alerts
+                .push(AlertKind::MonitoringDegraded(MonitoringDegraded {
+                    what: format!("log-meter:{name}"),
+                    detail: format!(
+                        "the per-source log meter of {} is full, so new sources of that denial are logged only under the global rate limit ({} such samples in the window): sources may be missing from the samples; the counter stays exact",
+                        m.denial.describe(),
+                        m.samples
+                    ),
+                    lost: None,
+                    restored: false,
+                }));
+        }
+        let previous = std::mem::take(&mut self.meters_degraded);
+        for (name, denial) in previous {
+            if !full.contains_key(&name) {
+                report
+                    .alerts
+                    .push(AlertKind::MonitoringDegraded(MonitoringDegraded {
+                        what: format!("log-meter:{name}"),
+                        detail: format!(
+                            "the per-source log meter of {} was not full in the last window: every source of that denial is logged under its per-source limit again",
+                            denial.describe()
+                        ),
+                        lost: None,
+                        restored: true,
+                    }));
+            }
+        }
+        self.meters_degraded = full.into_iter().map(|(n, m)| (n, m.denial)).collect();
     }
 
     /// Tracked keys (for tests and the bench).
@@ -721,6 +873,13 @@ mod tests {
         }
     }
 
+    fn fallback(reason: Reason, from: &str, to: &str, sensitive: bool, meter: &str) -> LogCode {
+        LogCode {
+            meter_full: Some(meter.into()),
+            ..code(reason, from, to, sensitive)
+        }
+    }
+
     pub(crate) fn meta() -> Metadata {
         Metadata {
             format: METADATA_FORMAT,
@@ -750,6 +909,24 @@ mod tests {
                 (
                     10,
                     code(Reason::AcceptedSensitive, "lgwan", "mynumber", true),
+                ),
+                // Fallbacks of 12 and 11 (their per-source meters full), and one whose base
+                // code is not in the metadata.
+                (
+                    13,
+                    fallback(Reason::NoFlow, "lgwan", "internet", false, "m12"),
+                ),
+                (
+                    14,
+                    fallback(Reason::NoFlow, "lgwan", "mynumber", true, "m11"),
+                ),
+                (
+                    15,
+                    fallback(Reason::Spoofed, "internet", "lgwan", false, "m15"),
+                ),
+                (
+                    16,
+                    code(Reason::NeighbourDiscovery, "lgwan", "mynumber", true),
                 ),
                 (
                     19,
@@ -1058,5 +1235,236 @@ mod tests {
             (f.from_zone.as_deref(), f.to_zone.as_deref(), f.sensitive),
             (Some("lgwan"), Some("mynumber"), true)
         );
+    }
+
+    fn meter_alerts(alerts: &[AlertKind]) -> Vec<&MonitoringDegraded> {
+        alerts
+            .iter()
+            .filter_map(|a| match a {
+                AlertKind::MonitoringDegraded(m) => Some(m),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn scans(alerts: &[AlertKind]) -> Vec<&ScanSummary> {
+        alerts
+            .iter()
+            .filter_map(|a| match a {
+                AlertKind::ScanSummary(s) => Some(s),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fallback_codes_map_to_the_one_base_code_with_the_same_fields() {
+        let mut c = Clock::new();
+        let a = agg(DeniedFlowConfig::default(), &mut c);
+        assert_eq!(
+            a.base,
+            [(13, 12), (14, 11)].into_iter().collect::<BTreeMap<_, _>>()
+        );
+        // Two candidates: ambiguous, the fallback stays a code of its own.
+        let mut m = meta();
+        m.log_codes
+            .insert(17, code(Reason::NoFlow, "lgwan", "internet", false));
+        assert_eq!(base_codes(&m.log_codes).get(&13), None);
+        assert_eq!(base_codes(&m.log_codes).get(&14), Some(&11));
+        // Another hook is another denial.
+        let mut m = meta();
+        if let Some(c) = m.log_codes.get_mut(&13) {
+            c.hook = "input".into();
+        }
+        assert_eq!(base_codes(&m.log_codes).get(&13), None);
+    }
+
+    #[test]
+    fn fallback_samples_count_as_the_base_code_and_each_full_window_raises_one_meter_alert() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let (now, wall) = c.at(1);
+        let first_a = a.observe(&pkt(12, "10.20.0.2", "10.30.0.5", 80), now, wall);
+        assert_eq!(first_a.alerts.len(), 1);
+        // A new source while the meter set is full: logged under the fallback code 13.
+        let first_b = a.observe(&pkt(13, "10.20.0.3", "10.30.0.5", 443), now, wall);
+        let f = flows(&first_b.alerts);
+        assert_eq!(f.len(), 1, "a fallback sample is a first like any other");
+        assert_eq!((f[0].code, f[0].reason.as_str()), (12, "no-flow"));
+        assert_eq!(
+            first_b.pair,
+            Some(("lgwan".into(), "internet".into(), "no-flow".into()))
+        );
+        // The same key again, once metered and once not: one key.
+        for i in 0..4 {
+            let (now, wall) = c.at(10 + i);
+            let code = if i % 2 == 0 { 13 } else { 12 };
+            a.observe(&pkt(code, "10.20.0.3", "10.30.0.5", 443), now, wall);
+        }
+        assert_eq!(a.tracked_keys(), 2);
+        let (now, wall) = c.at(60_000);
+        // A counter the compiler does not emit for a fallback code would count twice: ignored.
+        let r = a.close_window(Some(&counters(&[(12, 900), (13, 400)])), now, wall);
+        assert_eq!(
+            r.denied,
+            vec![(("lgwan".into(), "internet".into(), "no-flow".into()), 900)]
+        );
+        let f = flows(&r.alerts);
+        assert!(f.iter().all(|f| f.code == 12), "{f:?}");
+        let pair: Vec<_> = f.iter().filter(|f| f.src.is_none()).collect();
+        assert_eq!(pair.len(), 1);
+        assert_eq!((pair[0].count, pair[0].count_exact), (900, true));
+        let key_b: Vec<_> = f
+            .iter()
+            .filter(|f| f.src == Some("10.20.0.3".parse().unwrap()))
+            .collect();
+        assert_eq!((key_b.len(), key_b[0].samples), (1, 5));
+        let m = meter_alerts(&r.alerts);
+        assert_eq!(m.len(), 1, "{:?}", r.alerts);
+        assert_eq!(m[0].what, "log-meter:m12");
+        assert_eq!((m[0].lost, m[0].restored), (None, false));
+        assert!(
+            m[0].detail
+                .contains("per-source log meter of no-flow lgwan -> internet is full")
+                && m[0].detail.contains("global rate limit")
+                && m[0].detail.contains("counter stays exact"),
+            "{}",
+            m[0].detail
+        );
+        assert_eq!(
+            r.alerts
+                .iter()
+                .filter(|a| a.severity() == crate::model::Severity::High)
+                .count(),
+            1
+        );
+        // Still full in the next window: one alert again (per window, not per sample).
+        for i in 0..50 {
+            let (now, wall) = c.at(61_000 + i);
+            a.observe(&pkt(13, "10.20.0.9", "10.30.0.5", 443), now, wall);
+        }
+        let (now, wall) = c.at(120_000);
+        let r = a.close_window(Some(&counters(&[(12, 2000)])), now, wall);
+        let m = meter_alerts(&r.alerts);
+        assert_eq!((m.len(), m[0].restored), (1, false));
+        assert!(m[0].detail.contains("(50 such samples"), "{}", m[0].detail);
+        // A window with metered samples only: restored, once.
+        let (now, wall) = c.at(121_000);
+        a.observe(&pkt(12, "10.20.0.9", "10.30.0.5", 443), now, wall);
+        let (now, wall) = c.at(180_000);
+        let r = a.close_window(Some(&counters(&[(12, 2001)])), now, wall);
+        let m = meter_alerts(&r.alerts);
+        assert_eq!(m.len(), 1, "{:?}", r.alerts);
+        assert_eq!(
+            (m[0].what.as_str(), m[0].restored, m[0].lost),
+            ("log-meter:m12", true, None)
+        );
+        assert_eq!(
+            r.alerts
+                .iter()
+                .find(|a| matches!(a, AlertKind::MonitoringDegraded(_)))
+                .map(|a| a.severity()),
+            Some(crate::model::Severity::Low)
+        );
+        let (now, wall) = c.at(240_000);
+        let r = a.close_window(Some(&counters(&[(12, 2001)])), now, wall);
+        assert!(meter_alerts(&r.alerts).is_empty());
+    }
+
+    #[test]
+    fn a_single_key_seen_only_through_the_fallback_gets_the_base_counter_exactly() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        for i in 0..10 {
+            let (now, wall) = c.at(i);
+            a.observe(&pkt(14, "10.20.0.2", "10.10.0.5", 53), now, wall);
+        }
+        let (now, wall) = c.at(60_000);
+        let r = a.close_window(Some(&counters(&[(11, 1000)])), now, wall);
+        let f = flows(&r.alerts);
+        assert_eq!(f.len(), 1, "{:?}", r.alerts);
+        assert_eq!(
+            (
+                f[0].code,
+                f[0].phase,
+                f[0].count,
+                f[0].count_exact,
+                f[0].samples,
+                f[0].sensitive
+            ),
+            (11, FlowPhase::Summary, 1000, true, 10, true)
+        );
+        let m = meter_alerts(&r.alerts);
+        assert_eq!(m.len(), 1);
+        assert!(m[0].detail.contains("no-flow lgwan -> mynumber"));
+    }
+
+    #[test]
+    fn a_scan_half_metered_half_through_the_fallback_is_one_scan_of_the_base_code() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        for port in 1..=100u16 {
+            let (now, wall) = c.at(u64::from(port));
+            let code = if port % 2 == 0 { 12 } else { 13 };
+            a.observe(&pkt(code, "10.20.0.66", "10.30.0.5", port), now, wall);
+        }
+        let (now, wall) = c.at(60_000);
+        let r = a.close_window(Some(&counters(&[(12, 100)])), now, wall);
+        let s = scans(&r.alerts);
+        assert_eq!(s.len(), 1, "{:?}", r.alerts);
+        assert_eq!((s[0].distinct_ports, s[0].samples), (100, 100));
+        assert_eq!(s[0].reasons, vec!["no-flow".to_string()]);
+        let f = flows(&r.alerts);
+        assert_eq!(f.len(), 1, "{:?}", r.alerts);
+        assert_eq!((f[0].code, f[0].count, f[0].count_exact), (12, 100, true));
+        assert_eq!(meter_alerts(&r.alerts).len(), 1);
+    }
+
+    #[test]
+    fn a_fallback_without_a_base_code_is_its_own_code_and_meters_are_reported_apart() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let (now, wall) = c.at(1);
+        let o = a.observe(&pkt(15, "192.0.2.7", "10.20.0.2", 22), now, wall);
+        let f = flows(&o.alerts);
+        assert_eq!((f[0].code, f[0].reason.as_str()), (15, "spoofed"));
+        a.observe(&pkt(14, "10.20.0.2", "10.10.0.5", 53), now, wall);
+        let (now, wall) = c.at(60_000);
+        let r = a.close_window(Some(&counters(&[(11, 1), (12, 0)])), now, wall);
+        let mut what: Vec<&str> = meter_alerts(&r.alerts)
+            .iter()
+            .map(|m| m.what.as_str())
+            .collect();
+        what.sort();
+        assert_eq!(what, vec!["log-meter:m11", "log-meter:m15"]);
+    }
+
+    #[test]
+    fn neighbour_discovery_never_spends_the_sensitive_budget() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let mut nd = pkt(16, "fe80::1", "ff02::1:ff00:5", 0);
+        nd.headers.protocol = 58;
+        nd.headers.dst_port = None;
+        nd.headers.src_port = None;
+        nd.headers.icmp_type = Some(135);
+        let (now, wall) = c.at(1);
+        let o = a.observe(&nd, now, wall);
+        let f = flows(&o.alerts);
+        assert_eq!(
+            (f[0].reason.as_str(), f[0].sensitive),
+            ("neighbour-discovery", false)
+        );
+        assert_eq!(o.alerts[0].severity(), crate::model::Severity::Info);
+        // The sensitive budget is untouched: 120 My Number firsts still go out at once.
+        let mut sensitive = 0;
+        for i in 0..120u32 {
+            let src = format!("10.20.{}.{}", i / 250, i % 250 + 1);
+            sensitive += a
+                .observe(&pkt(11, &src, "10.10.0.5", 53), now, wall)
+                .alerts
+                .len();
+        }
+        assert_eq!(sensitive, 120);
     }
 }

@@ -398,6 +398,42 @@ fn receive(shared: &Shared, socket: &Socket, names: &mut IfNames) {
     }
 }
 
+/// What one NFLOG packet message says, as plain values.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PacketFields {
+    code: Option<u32>,
+    in_index: Option<u32>,
+    out_index: Option<u32>,
+    seq: Option<u32>,
+    headers: Option<parse::Headers>,
+    /// Copied bytes past the transport header (payload), counted before they were zeroed.
+    discarded: u64,
+}
+
+/// Reads the attributes of one logged packet and zeroes every copied packet byte (the packet
+/// up to the copy range, whatever its length, and the link-layer header) before returning.
+fn take_fields(nlas: &mut [PacketNla]) -> PacketFields {
+    let mut f = PacketFields::default();
+    for nla in nlas.iter_mut() {
+        match nla {
+            PacketNla::Prefix(p) => f.code = parse::parse_prefix(p.as_bytes()),
+            PacketNla::IfIndexInDev(i) => f.in_index = Some(*i),
+            PacketNla::IfIndexOutDev(i) => f.out_index = Some(*i),
+            PacketNla::Seq(s) => f.seq = Some(*s),
+            PacketNla::Payload(p) => {
+                if let Some((h, rest)) = parse::parse_headers(p) {
+                    f.headers = Some(h);
+                    f.discarded += rest as u64;
+                }
+                p.fill(0);
+            }
+            PacketNla::HwHeader(h) => h.fill(0),
+            _ => {}
+        }
+    }
+    f
+}
+
 fn handle(
     shared: &Shared,
     msg: NetlinkMessage<NetfilterMessage>,
@@ -412,31 +448,18 @@ fn handle(
     else {
         return;
     };
-    let mut code = None;
-    let mut in_index = None;
-    let mut out_index = None;
-    let mut seq = None;
-    let mut headers = None;
-    for nla in nlas.iter_mut() {
-        match nla {
-            PacketNla::Prefix(p) => code = parse::parse_prefix(p.as_bytes()),
-            PacketNla::IfIndexInDev(i) => in_index = Some(*i),
-            PacketNla::IfIndexOutDev(i) => out_index = Some(*i),
-            PacketNla::Seq(s) => seq = Some(*s),
-            PacketNla::Payload(p) => {
-                if let Some((h, rest)) = parse::parse_headers(p) {
-                    headers = Some(h);
-                    metrics
-                        .nflog_payload_bytes_discarded
-                        .fetch_add(rest as u64, Ordering::Relaxed);
-                }
-                p.fill(0);
-            }
-            PacketNla::HwHeader(h) => h.fill(0),
-            _ => {}
-        }
-    }
+    let PacketFields {
+        code,
+        in_index,
+        out_index,
+        seq,
+        headers,
+        discarded,
+    } = take_fields(&mut nlas);
     drop(nlas);
+    metrics
+        .nflog_payload_bytes_discarded
+        .fetch_add(discarded, Ordering::Relaxed);
     if let Some(s) = seq {
         if let Some(e) = *expected_seq {
             let gap = s.wrapping_sub(e);
@@ -475,5 +498,60 @@ fn handle(
     }
     for a in obs.alerts {
         shared.pipeline.emit(a);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+
+    /// An IPv4 packet with 8 bytes of options, UDP and a payload, cut at `copy` bytes.
+    fn copied(copy: usize) -> Vec<u8> {
+        let mut p = vec![
+            0x47, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0, 10, 20, 0, 2, 10, 10, 0, 5,
+        ];
+        p.extend_from_slice(&[7, 7, 4, 0, 0, 0, 0, 0]);
+        p.extend_from_slice(&[0x13, 0x89, 0x00, 0x35, 0, 208, 0, 0]);
+        p.extend_from_slice(&[0x5a; 200]);
+        p.truncate(copy);
+        p
+    }
+
+    #[test]
+    fn every_copied_byte_is_zeroed_at_the_largest_copy_range() {
+        for copy in [36, 68, parse::COPY_RANGE as usize] {
+            let mut nlas = vec![
+                PacketNla::Prefix(CString::new("zg:12 ").unwrap()),
+                PacketNla::HwHeader(vec![0xab; 14]),
+                PacketNla::Payload(copied(copy)),
+                PacketNla::Seq(7),
+            ];
+            let f = take_fields(&mut nlas);
+            assert_eq!(f.code, Some(12));
+            assert_eq!(f.seq, Some(7));
+            let h = f.headers.unwrap();
+            assert_eq!((h.src_port, h.dst_port), (Some(5001), Some(53)));
+            // Everything past the IPv4 header (28) and the UDP header (8) is payload.
+            assert_eq!(f.discarded, copy.saturating_sub(36) as u64, "copy {copy}");
+            for nla in &nlas {
+                match nla {
+                    PacketNla::Payload(p) => {
+                        assert_eq!(p.len(), copy);
+                        assert!(p.iter().all(|b| *b == 0), "copy {copy}: {p:?}");
+                    }
+                    PacketNla::HwHeader(h) => assert!(h.iter().all(|b| *b == 0)),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_unparsable_copy_is_zeroed_too() {
+        let mut nlas = vec![PacketNla::Payload(vec![0x5a; parse::COPY_RANGE as usize])];
+        let f = take_fields(&mut nlas);
+        assert_eq!((f.headers, f.discarded), (None, 0));
+        assert!(matches!(&nlas[0], PacketNla::Payload(p) if p.iter().all(|b| *b == 0)));
     }
 }

@@ -1,6 +1,6 @@
 //! Header-only parsing of logged packets. The compiled ruleset already asks the kernel for
-//! headers only (snaplen 28 for IPv4, 48 for IPv6), and the socket caps every copy at
-//! [`COPY_RANGE`]; this parser is the last line: it reads addresses, protocol, ports and ICMP
+//! headers only (snaplen 28 for IPv4, 68 for IPv4 with options, 48 for IPv6, 112 for IPv6 with
+//! extension headers), and the socket caps every copy at [`COPY_RANGE`]; this parser is the last line: it reads addresses, protocol, ports and ICMP
 //! type from the start of the copy and returns plain values, never a slice of the packet, so no
 //! payload byte (which may hold personal data, design review M6) can travel further. It also
 //! reports how many bytes past the transport header it was handed, so the caller can zero and
@@ -8,10 +8,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// The most bytes of a packet the NFLOG socket asks the kernel for: an IPv6 header and the
-/// first 8 bytes of the transport header, the largest snaplen the compiler emits. A foreign
-/// rule logging to our group without a snaplen still gets no more than this.
-pub const COPY_RANGE: u32 = 48;
+/// The most bytes of a packet the NFLOG socket asks the kernel for: the largest snaplen the
+/// compiler emits (an IPv6 header, 64 bytes of extension headers and the first 8 bytes of the
+/// transport header). A foreign rule logging to our group without a snaplen still gets no more
+/// than this, and whatever lies past the transport header is counted and zeroed by the caller.
+pub const COPY_RANGE: u32 = 112;
 
 /// IP version of a logged packet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -248,6 +249,154 @@ mod tests {
         q.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]);
         let (h, _) = parse_headers(&q).unwrap();
         assert_eq!((h.protocol, h.dst_port), (6, None));
+    }
+
+    /// An IPv4 header with `options` (a multiple of 4 bytes) and the given protocol.
+    fn v4_with_options(protocol: u8, options: &[u8]) -> Vec<u8> {
+        assert_eq!(options.len() % 4, 0);
+        let ihl = 5 + options.len() / 4;
+        let mut p = vec![
+            0x40 | ihl as u8,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            protocol,
+            0,
+            0,
+            10,
+            20,
+            0,
+            2,
+            10,
+            10,
+            0,
+            5,
+        ];
+        p.extend_from_slice(options);
+        p
+    }
+
+    /// 8 bytes of IPv4 options: record route with room for one address, then end of list.
+    const V4_OPTIONS: [u8; 8] = [7, 7, 4, 0, 0, 0, 0, 0];
+
+    #[test]
+    fn ipv4_with_options_and_a_tcp_syn_gives_the_ports() {
+        let mut p = v4_with_options(6, &V4_OPTIONS);
+        // TCP SYN with 20 bytes of options (data offset 10): MSS, SACK, timestamps, wscale.
+        p.extend_from_slice(&[0xc3, 0x50, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, 0x02]);
+        p.extend_from_slice(&[0xfa, 0xf0, 0, 0, 0, 0]);
+        p.extend_from_slice(&[
+            2, 4, 5, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
+        let (h, rest) = parse_headers(&p).unwrap();
+        assert_eq!(h.src, "10.20.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(h.dst, "10.10.0.5".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            (h.protocol, h.src_port, h.dst_port),
+            (6, Some(50000), Some(443))
+        );
+        assert_eq!(rest, 0, "a SYN carries no payload");
+        // The compiler's snaplen for IPv4 with options (68) cuts the TCP options: still ports.
+        let (h, rest) = parse_headers(&p[..p.len().min(68)]).unwrap();
+        assert_eq!((h.dst_port, rest), (Some(443), 0));
+        // Only the options and the first 8 bytes of TCP: ports, nothing counted as payload.
+        let (h, rest) = parse_headers(&p[..36]).unwrap();
+        assert_eq!((h.src_port, h.dst_port, rest), (Some(50000), Some(443), 0));
+    }
+
+    #[test]
+    fn ipv4_with_options_and_udp_payload_counts_every_payload_byte() {
+        let mut p = v4_with_options(17, &V4_OPTIONS);
+        p.extend_from_slice(&[0x13, 0x89, 0x00, 0x35, 0, 108, 0, 0]);
+        p.extend_from_slice(&[0x5a; 100]);
+        // What the socket hands over at most.
+        let copy = &p[..COPY_RANGE as usize];
+        let (h, rest) = parse_headers(copy).unwrap();
+        assert_eq!(
+            (h.protocol, h.src_port, h.dst_port),
+            (17, Some(5001), Some(53))
+        );
+        // 112 - 28 (IPv4 with options) - 8 (UDP): all of it is payload and reported as such.
+        assert_eq!(rest, 76);
+        // Snaplen 68: the IPv4 header with options, 8 bytes of UDP, 32 payload bytes.
+        let (_, rest) = parse_headers(&p[..68]).unwrap();
+        assert_eq!(rest, 32);
+        // Exactly the headers: nothing past the transport header's first 8 bytes.
+        let (_, rest) = parse_headers(&p[..36]).unwrap();
+        assert_eq!(rest, 0);
+    }
+
+    #[test]
+    fn ipv4_options_longer_than_the_copy_give_no_ports() {
+        let mut p = v4_with_options(17, &[1; 40]);
+        p.extend_from_slice(&[0x13, 0x89, 0x00, 0x35, 0, 8, 0, 0]);
+        // Snaplen 28 of an old ruleset: the UDP header is not in the copy.
+        let (h, rest) = parse_headers(&p[..28]).unwrap();
+        assert_eq!(
+            (h.protocol, h.src_port, h.dst_port, rest),
+            (17, None, None, 0)
+        );
+        let (h, rest) = parse_headers(&p).unwrap();
+        assert_eq!((h.dst_port, rest), (Some(53), 0));
+    }
+
+    fn v6(next: u8) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 0, next, 64];
+        p.extend_from_slice(&"fd00:20::2".parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&"fd00:10::5".parse::<Ipv6Addr>().unwrap().octets());
+        p
+    }
+
+    const TCP_ACK: [u8; 20] = [
+        0xc0, 0x00, 0x01, 0xbb, 0, 0, 0, 1, 0, 0, 0, 1, 0x50, 0x10, 0xfa, 0xf0, 0, 0, 0, 0,
+    ];
+
+    #[test]
+    fn ipv6_with_destination_options_and_tcp_gives_the_ports() {
+        // Destination options (60), 8 bytes (length field 0): a PadN option filling it.
+        let mut p = v6(60);
+        p.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+        p.extend_from_slice(&TCP_ACK);
+        p.extend_from_slice(&[0x5a; 100]);
+        let copy = &p[..COPY_RANGE as usize];
+        let (h, rest) = parse_headers(copy).unwrap();
+        assert_eq!(
+            (h.protocol, h.src_port, h.dst_port),
+            (6, Some(49152), Some(443))
+        );
+        // 112 - 40 - 8 (destination options) - 20 (TCP).
+        assert_eq!(rest, 44);
+        // Hop-by-hop, then destination options, then TCP: both walked.
+        let mut q = v6(0);
+        q.extend_from_slice(&[60, 0, 1, 4, 0, 0, 0, 0]);
+        q.extend_from_slice(&[6, 0, 1, 4, 0, 0, 0, 0]);
+        q.extend_from_slice(&TCP_ACK);
+        let (h, rest) = parse_headers(&q).unwrap();
+        assert_eq!((h.protocol, h.dst_port, rest), (6, Some(443), 0));
+        // A 16-byte destination options header (length field 1) and only 8 bytes of TCP.
+        let mut r = v6(60);
+        r.extend_from_slice(&[6, 1, 1, 12]);
+        r.extend_from_slice(&[0; 12]);
+        r.extend_from_slice(&TCP_ACK[..8]);
+        let (h, rest) = parse_headers(&r).unwrap();
+        assert_eq!(
+            (h.protocol, h.src_port, h.dst_port, rest),
+            (6, Some(49152), Some(443), 0)
+        );
+    }
+
+    #[test]
+    fn ipv6_hop_by_hop_within_the_copy_range_gives_the_ports() {
+        let mut p = v6(0);
+        p.extend_from_slice(&[17, 0, 1, 4, 0, 0, 0, 0]);
+        p.extend_from_slice(&[0x13, 0x89, 0x02, 0x22, 0, 8, 0, 0]);
+        let (h, rest) = parse_headers(&p).unwrap();
+        assert_eq!((h.protocol, h.dst_port, rest), (17, Some(546), 0));
     }
 
     #[test]

@@ -5,8 +5,11 @@
 //! group G snaplen 28`, and for code 2 no snaplen at all, so the kernel copies payload bytes).
 //! UDP packets with a recognisable payload cross it; the monitor must report addresses, ports and
 //! the zone pair, 1,000 repeats must become one summary with the exact counter count, and no
-//! payload byte may appear in an alert, the queue or a sink. Without root it skips loudly (and
-//! fails when ZONEGATE_E2E_REQUIRE=1, as in CI).
+//! payload byte may appear in an alert, the queue or a sink. A second test gives a denial a
+//! per-source meter set with room for one source and a fallback log code for the rest: the
+//! second source's samples must count as the denial's and raise one `log-meter:` alert, and a
+//! window without them one `restored`. Without root they skip loudly (and fail when
+//! ZONEGATE_E2E_REQUIRE=1, as in CI).
 
 use crate::lab::{require_root, run, Lab};
 use crate::receivers::Webhook;
@@ -77,8 +80,12 @@ fn ruleset() -> String {
 }
 
 fn send(lab: &Lab, port: u16, count: usize) {
+    send_from(lab, "10.20.0.2", port, count);
+}
+
+fn send_from(lab: &Lab, src: &'static str, port: u16, count: usize) {
     Lab::in_ns(&lab.a, move || {
-        let s = UdpSocket::bind("10.20.0.2:0").unwrap();
+        let s = UdpSocket::bind((src, 0)).unwrap();
         let mut payload = MARKER.to_vec();
         payload.extend_from_slice(&[b'.'; 64]);
         for i in 0..count {
@@ -261,6 +268,176 @@ fn nflog_denied_flows_end_to_end_in_namespaces() {
     second_monitor.stop();
     monitor.stop();
     second.shutdown(Duration::from_secs(3));
+    p.shutdown(Duration::from_secs(3));
+    drop(lab);
+}
+
+const METER_GROUP: u16 = 8;
+
+/// A denial whose per-source meter set holds one source: the first source is logged under code
+/// 3, every other one, the set being full, under the fallback code 4 (no counter of its own).
+fn meter_ruleset() -> String {
+    format!(
+        "table inet zga {{
+            counter c3 {{ }}
+            set m3 {{
+                type ipv4_addr
+                size 1
+                flags dynamic,timeout
+                timeout 1m
+            }}
+            chain forward {{
+                type filter hook forward priority filter; policy drop;
+                iifname \"g0\" oifname \"g1\" udp dport 5355 counter name \"c3\" update @m3 {{ ip saddr limit rate 100/second burst 100 packets }} log prefix \"zg:3 \" group {METER_GROUP} snaplen 28 drop
+                iifname \"g0\" oifname \"g1\" udp dport 5355 ip saddr != @m3 limit rate 100/second burst 100 packets log prefix \"zg:4 \" group {METER_GROUP} snaplen 28 drop
+            }}
+        }}"
+    )
+}
+
+#[test]
+fn a_full_log_meter_is_reported_and_its_samples_count_as_the_denial() {
+    if !require_root("a_full_log_meter_is_reported_and_its_samples_count_as_the_denial") {
+        return;
+    }
+    let lab = Lab::new("g0", "g1");
+    let gw = lab.gw.clone();
+    run(
+        &["ip", "netns", "exec", &gw, "nft", "-f", "-"],
+        Some(&meter_ruleset()),
+    );
+    run(
+        &[
+            "ip",
+            "-n",
+            &lab.a,
+            "addr",
+            "add",
+            "10.20.0.3/22",
+            "dev",
+            "a0",
+        ],
+        None,
+    );
+    let dir = TempDir::new("meter");
+    let hook = Webhook::start(0, 0);
+    let config = AlertsConfig {
+        sinks: vec![crate::delivery::webhook_sink("hook", &hook.url, None)],
+        ..Default::default()
+    };
+    let p = AlertPipeline::start(&config, &dir.0, context()).unwrap();
+    let mut meta = metadata();
+    meta.nflog_group = METER_GROUP;
+    let base = meta.log_codes[&1].clone();
+    meta.log_codes = [
+        (3, base.clone()),
+        (
+            4,
+            LogCode {
+                meter_full: Some("m3".into()),
+                ..base
+            },
+        ),
+    ]
+    .into_iter()
+    .collect();
+    let p2 = p.clone();
+    let monitor = Lab::in_ns(&gw, move || {
+        DeniedFlowMonitor::start(&p2, &meta, &DeniedFlowConfig::default()).unwrap()
+    });
+    assert!(
+        wait_until(Duration::from_secs(5), || p.metrics().nflog_bound),
+        "NFLOG group not bound"
+    );
+
+    // The first source takes the meter's only slot; the second finds it full.
+    send_from(&lab, "10.20.0.2", 5355, 3);
+    send_from(&lab, "10.20.0.3", 5355, 5);
+    let pair = (
+        "lgwan".to_string(),
+        "mynumber".to_string(),
+        "no-flow".to_string(),
+    );
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            p.metrics().denied_samples.get(&pair).copied().unwrap_or(0) >= 8
+        }),
+        "samples: {:?}",
+        p.metrics().denied_samples
+    );
+    let counters = || {
+        let json = run(
+            &[
+                "ip", "netns", "exec", &gw, "nft", "-j", "list", "counters", "table", "inet", "zga",
+            ],
+            None,
+        );
+        parse_nft_counters(&json, "zga").unwrap()
+    };
+    let c = counters();
+    assert_eq!(c[&3].packets, 8, "the base counter counts both sources");
+    monitor.reconcile(&c);
+    assert!(p.wait_delivered(Duration::from_secs(10)));
+    let bodies = hook.bodies();
+    let flows: Vec<&serde_json::Value> = bodies
+        .iter()
+        .filter(|b| b["type"] == "denied-flow")
+        .collect();
+    assert!(
+        flows.iter().all(|b| b["details"]["code"] == 3),
+        "fallback samples are reported under the base code: {bodies:#?}"
+    );
+    let firsts: Vec<_> = flows
+        .iter()
+        .filter(|b| b["details"]["phase"] == "first")
+        .map(|b| b["details"]["src"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(firsts, vec!["10.20.0.2", "10.20.0.3"], "{bodies:#?}");
+    let total: Vec<_> = flows
+        .iter()
+        .filter(|b| b["details"]["src"].is_null())
+        .collect();
+    assert_eq!(total.len(), 1, "{bodies:#?}");
+    assert_eq!(total[0]["details"]["count"], 8);
+    assert_eq!(total[0]["details"]["count_exact"], true);
+    let meters = |bodies: &[serde_json::Value]| -> Vec<serde_json::Value> {
+        bodies
+            .iter()
+            .filter(|b| b["type"] == "monitoring-degraded")
+            .cloned()
+            .collect()
+    };
+    let m = meters(&bodies);
+    assert_eq!(
+        m.len(),
+        1,
+        "one alert for the window, not one per sample: {bodies:#?}"
+    );
+    assert_eq!(m[0]["details"]["what"], "log-meter:m3");
+    assert_eq!(m[0]["details"]["restored"], false);
+    assert!(m[0]["details"]["lost"].is_null());
+    assert_eq!(m[0]["severity"], "high");
+    let detail = m[0]["details"]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("no-flow lgwan -> mynumber is full"),
+        "{detail}"
+    );
+
+    // A window in which the metered source alone sends: the meter is reported restored.
+    send_from(&lab, "10.20.0.2", 5355, 2);
+    assert!(wait_until(Duration::from_secs(5), || {
+        p.metrics().denied_samples.get(&pair).copied().unwrap_or(0) >= 10
+    }));
+    monitor.reconcile(&counters());
+    assert!(p.wait_delivered(Duration::from_secs(10)));
+    let bodies = hook.bodies();
+    let m = meters(&bodies);
+    assert_eq!(m.len(), 2, "{bodies:#?}");
+    assert_eq!(m[1]["details"]["what"], "log-meter:m3");
+    assert_eq!(m[1]["details"]["restored"], true);
+    assert_eq!(m[1]["severity"], "low");
+
+    monitor.stop();
     p.shutdown(Duration::from_secs(3));
     drop(lab);
 }
