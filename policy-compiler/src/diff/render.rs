@@ -22,6 +22,7 @@ struct Labels {
     evaluated: &'static str,
     gateways: &'static str,
     verdict: &'static str,
+    note: &'static str,
     no_change: &'static str,
     changed: &'static str,
     blocked: &'static str,
@@ -73,6 +74,7 @@ const JA: Labels = Labels {
     evaluated: "評価日",
     gateways: "対象ゲートウェイ",
     verdict: "判定",
+    note: "注意",
     no_change: "変更なし: 両ポリシーが許可する通信は同一で、フロー・ガードレール所見・構成にも差異はない。",
     changed: "変更あり",
     blocked: "変更後のポリシーにはエラーとなるガードレール所見があり、このままではコンパイルできない。",
@@ -124,6 +126,7 @@ const EN: Labels = Labels {
     evaluated: "Evaluated for",
     gateways: "Gateways compared",
     verdict: "Verdict",
+    note: "Note",
     no_change: "No change: both policies permit the same connections, with the same flows, guardrail findings and structure.",
     changed: "changed",
     blocked: "The new policy has guardrail errors: it cannot be compiled as it is.",
@@ -260,7 +263,7 @@ impl Diff {
             (l.verdict, self.verdict(l)),
         ];
         if self.new.errors > 0 {
-            rows.push((l.verdict, l.blocked.to_string()));
+            rows.push((l.note, l.blocked.to_string()));
         }
         rows
     }
@@ -600,6 +603,9 @@ fn markdown(o: &Outline) -> String {
         for b in &sec.blocks {
             md_block(&mut s, b);
         }
+    }
+    while s.contains("\n\n\n") {
+        s = s.replace("\n\n\n", "\n\n");
     }
     s
 }
