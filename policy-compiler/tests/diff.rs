@@ -4,6 +4,7 @@
 //! and review the diff. The semantic checks below say what each case must show.
 
 use std::fs;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use zonegate_policy::diff::{build, AddrKind, Diff, Input, StructKind};
 use zonegate_policy::matrix::Lang;
@@ -169,4 +170,53 @@ fn html_is_self_contained_and_escaped() {
     assert!(!html.contains("http://") && !html.contains("https://"));
     assert!(html.contains(&d.new.sha256));
     assert!(html.contains("新たに到達可能になる通信"));
+}
+
+/// An independent oracle: for every host-to-host line the diff reports, `explain` (which
+/// evaluates one packet against the policy model) accepts the first packet of the line under
+/// the policy that gained it and drops it under the other.
+#[test]
+fn explain_agrees_with_every_host_line() {
+    use zonegate_policy::explain::{explain, Packet, Query, Target, Verdict};
+    let old = check(
+        "zones.toml",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../zones.toml"),
+    );
+    let mut checked = 0;
+    for case in CASES {
+        let new = check("zones.new.toml", &root().join(case).join("new.toml"));
+        let d = diff(case);
+        let (op, np) = (input(&old).policy, input(&new).policy);
+        for (pairs, yes, no) in [(&d.newly_reachable, np, op), (&d.newly_unreachable, op, np)] {
+            for line in pairs.iter().flat_map(|p| &p.lines) {
+                let first = |v: &[zonegate_policy::diff::AddrItem]| -> Option<IpAddr> {
+                    let a = v.first()?;
+                    match a.kind {
+                        AddrKind::Host | AddrKind::Group => {
+                            a.addresses.first()?.split('-').next()?.parse().ok()
+                        }
+                        AddrKind::Any => "192.0.2.1".parse().ok(),
+                        AddrKind::Zone => {
+                            let z = yes.zones.get(a.name.as_deref()?)?;
+                            let n = z.networks.first()?;
+                            Some(zonegate_policy::net::from_int(n.family, n.base + 1))
+                        }
+                        _ => None,
+                    }
+                };
+                let (Some(s), Some(t)) = (first(&line.src), first(&line.dst)) else {
+                    continue;
+                };
+                let Ok(packet) = Packet::parse(&line.ports[0]) else {
+                    continue;
+                };
+                let q = Query::new(Target::Address(s), Target::Address(t), Some(packet));
+                let verdict = |p| explain(p, "gw1", &q).expect("explains").verdict;
+                assert_eq!(verdict(yes), Verdict::Accept, "{case}: {line:?}");
+                assert_eq!(verdict(no), Verdict::Drop, "{case}: {line:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "only {checked} lines checked");
 }
