@@ -6,6 +6,7 @@
 pub mod compile;
 pub mod date;
 pub mod diagnostic;
+pub mod diff;
 pub mod explain;
 pub mod flowmap;
 pub mod generate;
@@ -26,4 +27,4 @@ pub use date::Date;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use metadata::Metadata;
 pub use model::Policy;
-pub use validate::{validate, validate_bytes, Checked};
+pub use validate::{validate, validate_bytes, validate_for_review, Checked};

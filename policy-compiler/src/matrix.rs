@@ -1356,7 +1356,7 @@ impl Matrix {
 
 /// Print layout: A4 landscape, black on white so it survives a monochrome printer; cells
 /// are shaded lightly and also say what they mean in words.
-const CSS: &str = "@page { size: A4 landscape; margin: 12mm; }
+pub(crate) const CSS: &str = "@page { size: A4 landscape; margin: 12mm; }
 * { box-sizing: border-box; }
 body { font-family: \"IPAGothic\", \"IPAexGothic\", \"Noto Sans CJK JP\", \"Hiragino Sans\", \"Yu Gothic\", \"Meiryo\", sans-serif; font-size: 9pt; color: #000; background: #fff; margin: 0 auto; max-width: 273mm; line-height: 1.35; }
 h1 { font-size: 15pt; margin: 0 0 4mm; }
@@ -1388,7 +1388,7 @@ code { font-family: \"DejaVu Sans Mono\", monospace; font-size: 8pt; overflow-wr
 ";
 
 /// HTML text escaping (element content and quoted attribute values).
-fn h(s: &str) -> String {
+pub(crate) fn h(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -1404,7 +1404,7 @@ fn h(s: &str) -> String {
 }
 
 /// Markdown table-cell escaping: no raw HTML, no cell breaks, no links or code spans.
-fn md(s: &str) -> String {
+pub(crate) fn md(s: &str) -> String {
     let mut o = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -59,6 +59,20 @@ pub fn validate_bytes(file: &str, bytes: &[u8], today: Option<Date>) -> Checked 
 /// Checks a policy text. `today` is the date in the policy's time zone (expiry is inclusive);
 /// None skips expiry.
 pub fn validate(file: &str, source: &str, today: Option<Date>) -> Checked {
+    check(file, source, today, false)
+}
+
+/// Like [`validate_bytes`], but keeps the policy when its only errors are guardrail findings
+/// (`G…`): `zonegate diff` shows a change request that breaks a guardrail, with the finding,
+/// rather than refusing to compare it. Such a policy still does not compile.
+pub fn validate_for_review(file: &str, bytes: &[u8], today: Option<Date>) -> Checked {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => check(file, text, today, true),
+        Err(_) => validate_bytes(file, bytes, today),
+    }
+}
+
+fn check(file: &str, source: &str, today: Option<Date>, keep_guardrail_errors: bool) -> Checked {
     let mut v = Validator {
         map: SourceMap::new(file, source),
         items: Vec::new(),
@@ -78,11 +92,11 @@ pub fn validate(file: &str, source: &str, today: Option<Date>) -> Checked {
                 "fix the TOML syntax at this position"
             };
             v.error("E001", span.start, message, hint);
-            return v.finish(None);
+            return v.finish(None, false);
         }
     };
     let policy = v.build(raw, source, today);
-    v.finish(policy)
+    v.finish(policy, keep_guardrail_errors)
 }
 
 struct Validator {
@@ -117,10 +131,11 @@ impl Validator {
         self.map.position(offset)
     }
 
-    fn finish(self, policy: Option<Policy>) -> Checked {
+    fn finish(self, policy: Option<Policy>, keep_guardrail_errors: bool) -> Checked {
         let mut diagnostics = Diagnostics { items: self.items };
         diagnostics.sort();
-        let policy = if diagnostics.has_errors() {
+        let only_guardrails = diagnostics.errors().all(|d| d.code.starts_with('G'));
+        let policy = if diagnostics.has_errors() && !(keep_guardrail_errors && only_guardrails) {
             None
         } else {
             policy

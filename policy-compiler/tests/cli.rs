@@ -97,3 +97,50 @@ fn lockdown_takes_management_from_the_policy_and_the_command_line() {
     let none = zonegate(&["lockdown"]);
     assert!(String::from_utf8_lossy(&none.stderr).contains("no management path"));
 }
+
+#[test]
+fn diff_exit_codes() {
+    let dir = "policy-compiler/tests/golden-diff";
+    let same = zonegate(&[
+        "diff",
+        "zones.toml",
+        &format!("{dir}/c-reordered/new.toml"),
+        "--today",
+        "2026-11-25",
+    ]);
+    assert_eq!(
+        same.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&same.stderr)
+    );
+    assert!(String::from_utf8_lossy(&same.stdout).contains("No change"));
+    let changed = zonegate(&[
+        "diff",
+        "zones.toml",
+        &format!("{dir}/b-ports-widened/new.toml"),
+        "--today",
+        "2026-11-25",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(changed.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&changed.stdout).expect("json");
+    assert_eq!(v["changed"], true);
+    let bad = zonegate(&[
+        "diff",
+        "zones.toml",
+        "policy-compiler/tests/golden/errors-many/zones.toml",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("policy-compiler/tests/golden/errors-many/zones.toml:")
+            && err.contains(": error[E014]: unknown zone \"dmz\""),
+        "{err}"
+    );
+    let unknown = zonegate(&["diff", "zones.toml", "zones.toml", "--gateway", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    let missing = zonegate(&["diff", "zones.toml", "no-such-file.toml"]);
+    assert_eq!(missing.status.code(), Some(1));
+}

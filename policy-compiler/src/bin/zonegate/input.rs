@@ -12,6 +12,18 @@ pub struct Loaded {
 /// Reads and validates a policy. `today` overrides the date; otherwise it is today's date in
 /// the policy's own time zone (expiry dates are inclusive there).
 pub fn load(path: &Path, today: Option<&str>) -> Result<Loaded, String> {
+    load_with(path, today, validate_bytes)
+}
+
+/// How a policy's bytes are checked (`validate_bytes`, or `validate_for_review` for diff).
+pub type Check = fn(&str, &[u8], Option<Date>) -> Checked;
+
+/// [`load`] with another check.
+pub fn load_with(
+    path: &Path,
+    today: Option<&str>,
+    validate_bytes: Check,
+) -> Result<Loaded, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let file = path.display().to_string();
     let today = match today {

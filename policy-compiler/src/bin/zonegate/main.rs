@@ -1,6 +1,7 @@
 //! `zonegate`: the administrators' offline tool. Reads zones.toml and the clock, then calls the
 //! pure compiler library. Exit codes: 0 clean, 1 policy errors, 2 usage or I/O errors.
 
+mod diff;
 mod explain;
 mod input;
 mod lockdown;
@@ -92,6 +93,15 @@ enum Command {
                             the agent's heartbeat carry too."
     )]
     Matrix(matrix::MatrixArgs),
+    /// What a policy change does: flows, reachability per gateway, guardrail findings, structure.
+    #[command(
+        after_help = "Examples:\n  zonegate diff zones.toml zones.new.toml\n  \
+                            zonegate diff zones.toml zones.new.toml --gateway gw1 --format html -o change.html\n  \
+                            zonegate diff old.toml new.toml --format md --lang en\n\n\
+                            Exit status: 0 no change, 2 changes, 1 error (a policy with errors: its diagnostics \
+                            are printed; guardrail findings alone are reported in the diff)."
+    )]
+    Diff(diff::DiffArgs),
     /// Render the lockdown ruleset (forwarding dropped, management kept) for the boot unit.
     Lockdown(lockdown::LockdownArgs),
 }
@@ -190,6 +200,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         }
         Command::Explain(args) => explain::run(args),
         Command::Matrix(args) => matrix::run(args),
+        Command::Diff(args) => Ok(diff::run(args)),
         Command::Lockdown(args) => lockdown::run(args),
     }
 }
