@@ -254,3 +254,41 @@ fn plan_lists_the_open_connections_a_change_cuts_by_flow_and_apply_cuts_them() {
     kept.roundtrip("y").expect("the other connection stays");
     assert_eq!(agent.stop(), Some(0));
 }
+
+/// The evidence chain: after an apply, the ruleset SHA-256 that `matrix` prints for the gateway
+/// equals the one in `status` and in the next heartbeat, and the canonical policy SHA-256 that
+/// `matrix` prints equals the one they carry beside it.
+#[test]
+fn the_hashes_matrix_prints_are_the_ones_the_agent_reports() {
+    let Some(gw) = Gw::up(POLICY, "[alerts]\nheartbeat_secs = 1\n") else {
+        return;
+    };
+    let agent = gw.run();
+    gw.write_policy(&narrowed());
+    gw.agent_ok(&["apply"], 0);
+    let checked = zonegate_policy::validate("zones.toml", &narrowed(), None);
+    let policy = checked.policy.expect("valid");
+    let m =
+        zonegate_policy::matrix::build(&policy, &checked.diagnostics, Some("gw1")).expect("matrix");
+    let ruleset = &m.rulesets[0];
+    assert_eq!(ruleset.gateway, "gw1");
+    let s = status(&gw);
+    assert_eq!(s["ruleset_sha256"], ruleset.ruleset_sha256.as_str(), "{s}");
+    assert_eq!(s["policy_sha256"], m.policy.sha256.as_str(), "{s}");
+    let applied_at = agent.all().len();
+    let hb = agent
+        .wait_until(Duration::from_secs(10), |evs| {
+            evs.iter()
+                .skip(applied_at)
+                .find(|e| e["event"] == "heartbeat")
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("no heartbeat:\n{}", agent.dump()));
+    assert_eq!(
+        hb["ruleset_sha256"],
+        ruleset.ruleset_sha256.as_str(),
+        "{hb}"
+    );
+    assert_eq!(hb["policy_sha256"], m.policy.sha256.as_str(), "{hb}");
+    assert_eq!(agent.stop(), Some(0));
+}
