@@ -192,25 +192,24 @@ impl<'a> Compiler<'a> {
         let per_code = format!("limit rate {}/{unit} burst {} packets", log.rate, log.burst);
         let group = log.group;
         let _ = writeln!(out, "\t\tcounter name \"{}\"", counter(code));
-        for (headers, snaplen) in CAPTURES {
-            let v6 = usize::from(headers.starts_with("ip6"));
-            let ip = ["ip", "ip6"][v6];
-            let _ = writeln!(
-                out,
-                "\t\t{headers} update @{} {{ {ip} saddr {per_source} }} {per_code} log prefix \"{}\" group {group} snaplen {snaplen}",
-                meters[v6],
-                log_prefix(code)
-            );
-        }
-        for (headers, snaplen) in CAPTURES {
-            let v6 = usize::from(headers.starts_with("ip6"));
-            let ip = ["ip", "ip6"][v6];
-            let _ = writeln!(
-                out,
-                "\t\t{headers} {ip} saddr != @{} {per_code} log prefix \"{}\" group {group} snaplen {snaplen}",
-                meters[v6],
-                log_prefix(fallbacks[v6])
-            );
+        // First the metered samples of every capture, then the fallbacks of a full meter.
+        for fallback in [false, true] {
+            for (headers, snaplen) in CAPTURES {
+                let v6 = usize::from(headers.starts_with("ip6"));
+                let (ip, meter) = (["ip", "ip6"][v6], &meters[v6]);
+                let (metering, prefix) = if fallback {
+                    (format!("{ip} saddr != @{meter}"), log_prefix(fallbacks[v6]))
+                } else {
+                    (
+                        format!("update @{meter} {{ {ip} saddr {per_source} }}"),
+                        log_prefix(code),
+                    )
+                };
+                let _ = writeln!(
+                    out,
+                    "\t\t{headers} {metering} {per_code} log prefix \"{prefix}\" group {group} snaplen {snaplen}"
+                );
+            }
         }
         let _ = writeln!(out, "\t\tdrop");
     }

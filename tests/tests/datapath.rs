@@ -784,31 +784,29 @@ fn denials_are_logged_under_the_reason_that_is_true() {
         let guarded = design == "zonegate";
         // Forwarded neighbour solicitation, LGWAN -> My Number.
         send(1, ns_probe());
-        let (counted, other) = if guarded {
-            (&nd, &untracked)
-        } else {
-            (&untracked, &nd)
+        // Counted under `named` with the named reasons, else under `vague`, never both.
+        let counted_under = |named: &str, vague: &str, n: u64, what: &str| {
+            let (counted, other) = if guarded {
+                (named, vague)
+            } else {
+                (vague, named)
+            };
+            assert_eq!(
+                wait_counter(&lab, counted, n),
+                n,
+                "{design}: {what} counted under {counted}"
+            );
+            assert_eq!(
+                counter(&lab, other),
+                0,
+                "{design}: {what} not counted under {other}"
+            );
         };
-        assert_eq!(
-            wait_counter(&lab, counted, 1),
-            1,
-            "{design}: forwarded ND counted under {counted}"
-        );
-        assert_eq!(counter(&lab, other), 0, "{design}: and not under {other}");
+        counted_under(&nd, &untracked, 1, "forwarded ND");
         // TTL 1 through the gateway: it answers time exceeded, which output drops.
         send(1, ttl1("10.20.0.20", "10.10.0.5"));
         send(1, ttl1("fd00:20::20", "fd00:10::5"));
-        let (counted, other) = if guarded {
-            (&gw_error, &revoked_out)
-        } else {
-            (&revoked_out, &gw_error)
-        };
-        assert_eq!(
-            wait_counter(&lab, counted, 2),
-            2,
-            "{design}: the gateway's own errors counted under {counted}"
-        );
-        assert_eq!(counter(&lab, other), 0, "{design}: and not under {other}");
+        counted_under(&gw_error, &revoked_out, 2, "the gateway's own errors");
         // A forged error quoting no connection: invalid, and now logged with its source.
         send(3, guess());
         assert_eq!(
