@@ -228,7 +228,7 @@ fn clock_for(lkg: Option<&crate::state::LastKnownGood>) -> crate::clock::Clock {
 async fn run_plan(cfg: AgentConfig, format: Format) -> u8 {
     let lkg = read_lkg(&cfg);
     let clock = clock_for(lkg.as_ref());
-    let compiled = match policy_source::load(&cfg.policy, &cfg.gateway, &clock) {
+    let compiled = match policy_source::load(&cfg, &clock) {
         Ok(c) => c,
         Err(e) => {
             print_load_error(&e);
@@ -523,7 +523,7 @@ fn alert_problems(cfg: &AgentConfig) -> Vec<String> {
 fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
     let lkg = read_lkg(&cfg);
     let clock = clock_for(lkg.as_ref());
-    let result = policy_source::load(&cfg.policy, &cfg.gateway, &clock);
+    let result = policy_source::load(&cfg, &clock);
     let alerts = alert_problems(&cfg);
     match format {
         Format::Json => {

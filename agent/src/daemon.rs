@@ -254,11 +254,7 @@ impl Daemon {
                 None
             }
         };
-        let compiled = policy_source::load(
-            &self.agent.cfg.policy,
-            &self.agent.cfg.gateway,
-            &self.agent.clock,
-        );
+        let compiled = policy_source::load(&self.agent.cfg, &self.agent.clock);
         if self.mode() != Mode::Enforce {
             self.start_read_only(lkg, live, compiled);
             return;
@@ -416,6 +412,7 @@ impl Daemon {
             .to_string()
         });
         s.revision = a.current.as_ref().map(|c| c.lkg.revision.clone());
+        s.signer = a.current.as_ref().and_then(Current::signer);
         s.ruleset_sha256 = a.current.as_ref().map(|c| c.lkg.ruleset_sha256.clone());
         s.baseline_verified = a.current.as_ref().is_some_and(|c| c.baseline().is_some());
         s.last_apply = a.stats.last_apply.clone();
@@ -1058,11 +1055,7 @@ impl Daemon {
         self.heap_dirty = true;
         self.cancel_listing();
         if self.mode() != Mode::Enforce {
-            let compiled = policy_source::load(
-                &self.agent.cfg.policy,
-                &self.agent.cfg.gateway,
-                &self.agent.clock,
-            );
+            let compiled = policy_source::load(&self.agent.cfg, &self.agent.clock);
             return match compiled {
                 Ok(c) => {
                     let live = self.agent.observe().await.ok().flatten();
@@ -1380,6 +1373,7 @@ impl Daemon {
                         mode,
                         drift_count: s.drift_count,
                         uptime_s: s.uptime_s,
+                        signer: s.signer,
                     });
                 }
                 _ = tick(&mut denied_tick) => {

@@ -94,6 +94,10 @@ pub struct PolicyRef {
     pub name: String,
     /// `[policy] revision`.
     pub revision: String,
+    /// The key that approved the policy (`SHA256:... comment`), when the agent checks
+    /// signatures (agent.toml `trusted_keys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 /// The envelope fields that come from the agent's state rather than from the event: set with
@@ -116,6 +120,7 @@ impl AlertContext {
             policy: Some(PolicyRef {
                 name: metadata.policy.clone(),
                 revision: metadata.revision.clone(),
+                signer: metadata.signer.clone(),
             }),
             ruleset_sha256: Some(metadata.ruleset_sha256.clone()),
         }
@@ -202,6 +207,9 @@ pub struct PolicyApplied {
     pub duration_ms: Option<u64>,
     /// Conntrack entries removed by the upkeep after the apply.
     pub conntrack_removed: Option<u64>,
+    /// The key that approved the policy, when the agent checks signatures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 /// Flows added, removed or changed between two compiled rulesets.

@@ -998,6 +998,7 @@ impl<'a> Compiler<'a> {
             } else {
                 BTreeMap::new()
             },
+            signer: None,
         }
     }
 }
