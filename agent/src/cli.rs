@@ -527,7 +527,7 @@ fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
     let alerts = alert_problems(&cfg);
     match format {
         Format::Json => {
-            let v = match &result {
+            let mut v = match &result {
                 Ok(c) => serde_json::json!({
                     "ok": true,
                     "policy": cfg.policy.display().to_string(),
@@ -551,6 +551,11 @@ fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
                     },
                 }),
             };
+            if let (Ok(c), Some(o)) = (&result, v.as_object_mut()) {
+                if let Some(signer) = &c.ruleset.metadata.signer {
+                    o.insert("signer".into(), signer.clone().into());
+                }
+            }
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Format::Text => match &result {
@@ -570,6 +575,9 @@ fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
                     c.ruleset.metadata.ruleset_sha256,
                     cfg.mode.as_str()
                 );
+                if let Some(signer) = &c.ruleset.metadata.signer {
+                    println!("Approved by: {signer} (signature verified)");
+                }
             }
             Err(e) => print_load_error(e),
         },

@@ -110,21 +110,21 @@ fn is_key_type(word: &str) -> bool {
     word.starts_with("ssh-") || word.starts_with("ecdsa-") || word.starts_with("sk-")
 }
 
-/// Why a policy's approval is refused.
+/// Why a policy's approval is refused. Each message starts with [`ApprovalError::kind`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ApprovalError {
     /// There is no signature file.
-    #[error("unsigned: no signature; the CISO signs the policy with `zonegate approve` (or `ssh-keygen -Y sign -n zonegate`)")]
+    #[error("unsigned: there is no signature file; the CISO signs the policy with `zonegate approve` (or `ssh-keygen -Y sign -n zonegate`)")]
     Unsigned,
     /// The signature file is not an SSH signature (or is damaged inside its armour).
-    #[error("malformed signature: {0}")]
+    #[error("malformed: {0}")]
     Malformed(String),
     /// The signature file ends early (empty, or no END line).
-    #[error("truncated signature: {0}")]
+    #[error("truncated: {0}")]
     Truncated(String),
     /// A valid SSH signature, made for another purpose.
     #[error(
-        "wrong namespace: the signature is for {found:?}, not \"zonegate\" (sign with -n zonegate)"
+        "wrong-namespace: the signature is for {found:?}, not \"zonegate\" (sign with -n zonegate)"
     )]
     WrongNamespace { found: String },
     /// A trusted key signed, but not this policy: it was changed after signing.
@@ -133,7 +133,7 @@ pub enum ApprovalError {
     )]
     Mismatch { signer: KeyId },
     /// The signing key is not among the trusted keys.
-    #[error("untrusted key: signed by {key}, which is not a trusted key")]
+    #[error("untrusted: signed by {key}, which is not a trusted key")]
     Untrusted { key: String },
 }
 
@@ -197,7 +197,9 @@ fn parse_signature(text: &str) -> Result<SshSig, ApprovalError> {
         )));
     }
     if !text.ends_with(END) {
-        return Err(ApprovalError::Truncated(format!("{END} is missing")));
+        return Err(ApprovalError::Truncated(format!(
+            "{END} is missing (the file is cut short)"
+        )));
     }
     SshSig::from_pem(format!("{text}\n")).map_err(|e| ApprovalError::Malformed(e.to_string()))
 }
@@ -383,6 +385,7 @@ mod tests {
         ] {
             let e = verify(CANONICAL, Some(&garbage), &keys).expect_err("malformed");
             assert_eq!(e.kind(), "malformed", "{garbage:?}: {e}");
+            assert!(e.to_string().starts_with("malformed: "), "{e}");
         }
     }
 
