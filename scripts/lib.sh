@@ -12,6 +12,7 @@ die() { printf '%sxx%s %s\n' "$BOLD$RED" "$RESET" "$*" >&2; exit 1; }
 REQUIRED_TOOLS="nft:nftables ip:iproute2"
 # Packaging and the real-systemd boot test (issue 7): lint, unit checks, the .deb, the container.
 REQUIRED_TOOLS="$REQUIRED_TOOLS shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg"
+REQUIRED_TOOLS="$REQUIRED_TOOLS ssh-keygen:openssh-client"
 REQUIRED_TOOLS="$REQUIRED_TOOLS debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux"
 
 ensure_packages() {

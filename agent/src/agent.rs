@@ -51,6 +51,11 @@ impl Current {
     pub fn revision(&self) -> &str {
         &self.lkg.revision
     }
+
+    /// The key that approved the loaded policy, when signatures are checked.
+    pub fn signer(&self) -> Option<String> {
+        self.lkg.metadata.as_ref().and_then(|m| m.signer.clone())
+    }
 }
 
 /// Counters for `status`.
@@ -312,6 +317,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
             duration_ms,
             previous_revision: previous.as_ref().map(|p| p.revision.clone()),
             previous_ruleset_sha256: previous.as_ref().map(|p| p.ruleset_sha256.clone()),
+            signer: meta.signer.clone(),
             metadata: Some(Box::new(AppliedMetadata {
                 previous: previous.as_ref().and_then(|p| p.metadata.clone()),
                 current: Some(meta.clone()),
@@ -386,6 +392,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
             duration_ms,
             previous_revision: previous.as_ref().map(|p| p.revision.clone()),
             previous_ruleset_sha256: previous.as_ref().map(|p| p.ruleset_sha256.clone()),
+            signer: lkg.metadata.as_ref().and_then(|m| m.signer.clone()),
             metadata: Some(Box::new(AppliedMetadata {
                 previous: previous.as_ref().and_then(|p| p.metadata.clone()),
                 current: lkg.metadata.clone(),
@@ -599,7 +606,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
         force: bool,
     ) -> PolicyOutcome {
         let path = self.cfg.policy.clone();
-        let compiled = match crate::policy_source::load(&path, &self.cfg.gateway, &self.clock) {
+        let compiled = match crate::policy_source::load(&self.cfg, &self.clock) {
             Ok(c) => c,
             Err(e) => {
                 let diagnostics = match &e {
@@ -667,7 +674,7 @@ impl<B: Backend, W: GenWatch> Agent<B, W> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::backend::fake::{FakeBackend, FakeWatch};
     use crate::config::{AgentConfig, Mode};
@@ -693,6 +700,8 @@ mod tests {
             auto_apply_confirm: Duration::from_secs(120),
             alerts: Default::default(),
             alert_problems: Vec::new(),
+            trusted_keys: Vec::new(),
+            signature: None,
         }
     }
 

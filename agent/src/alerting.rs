@@ -62,6 +62,7 @@ pub fn to_alert(kind: &EventKind) -> Option<AlertKind> {
             duration_ms,
             previous_revision,
             previous_ruleset_sha256,
+            signer,
             metadata,
         } => {
             let details = match metadata.as_deref() {
@@ -87,6 +88,7 @@ pub fn to_alert(kind: &EventKind) -> Option<AlertKind> {
                 flows: details,
                 duration_ms: Some(*duration_ms),
                 conntrack_removed: Some(conntrack.removed()),
+                signer: signer.clone(),
             })
         }
         EventKind::LockdownApplied {
@@ -523,9 +525,12 @@ mod tests {
         .metadata
     }
 
+    const SIGNER: &str = "SHA256:0lmavsQIipJjppHWAnLYQbwa4wFO7xUPixpm7Knvh3o ciso@city.example";
+
     fn every_kind() -> Vec<EventKind> {
         let a = meta(POLICY);
-        let b = meta(&POLICY.replace("tcp/8080", "tcp/9090"));
+        let mut b = meta(&POLICY.replace("tcp/8080", "tcp/9090"));
+        b.signer = Some(SIGNER.into());
         vec![
             EventKind::PolicyApplied {
                 reason: ApplyReason::Reload,
@@ -540,6 +545,7 @@ mod tests {
                 duration_ms: 12,
                 previous_revision: Some(a.revision.clone()),
                 previous_ruleset_sha256: Some(a.ruleset_sha256.clone()),
+                signer: b.signer.clone(),
                 metadata: Some(Box::new(AppliedMetadata {
                     previous: Some(a.clone()),
                     current: Some(b.clone()),
@@ -618,6 +624,7 @@ mod tests {
             drift_count: 0,
             uptime_s: 0,
             staged: None,
+            signer: None,
         };
         assert!(to_alert(&hb).is_none(), "heartbeats go through heartbeat()");
     }
@@ -662,6 +669,7 @@ mod tests {
             duration_ms: 1,
             previous_revision: None,
             previous_ruleset_sha256: None,
+            signer: None,
             metadata: None,
         };
         let Some(AlertKind::PolicyApplied(p)) = to_alert(&bare) else {
@@ -698,6 +706,7 @@ mod tests {
             drift_count: 3,
             uptime_s: 0,
             staged: None,
+            signer: Some(SIGNER.into()),
         });
         assert!(pipeline.wait_delivered(Duration::from_secs(10)));
         pipeline.shutdown(Duration::from_secs(2));
@@ -717,6 +726,10 @@ mod tests {
         assert_eq!(lines[1]["type"], "lockdown-applied");
         assert_eq!(lines[1]["ruleset_sha256"], "ab");
         assert_eq!(lines[1]["policy"], serde_json::Value::Null);
+        // The approving key travels in the details of policy-applied and, in the envelope's
+        // policy, with every alert while that policy is in force (heartbeats included).
+        assert_eq!(applied["details"]["signer"], SIGNER);
+        assert_eq!(applied["policy"]["signer"], SIGNER);
         let hb = lines.last().expect("heartbeat");
         assert_eq!(hb["type"], "heartbeat");
         assert_eq!(hb["details"]["drift_count"], 3);

@@ -243,7 +243,7 @@ fn clock_for(lkg: Option<&crate::state::LastKnownGood>) -> crate::clock::Clock {
 async fn run_plan(cfg: AgentConfig, format: Format) -> u8 {
     let lkg = read_lkg(&cfg);
     let clock = clock_for(lkg.as_ref());
-    let compiled = match policy_source::load(&cfg.policy, &cfg.gateway, &clock) {
+    let compiled = match policy_source::load(&cfg, &clock) {
         Ok(c) => c,
         Err(e) => {
             print_load_error(&e);
@@ -306,7 +306,7 @@ fn flow_ids(lkg: Option<&LastKnownGood>) -> BTreeMap<u32, String> {
 /// gets a confirm window. Returns the confirm window to use, or the exit code of a refusal.
 fn lockout_guard(cfg: &AgentConfig, confirm: Option<u64>, force: bool) -> Result<Option<u64>, u8> {
     let clock = clock_for(read_lkg(cfg).as_ref());
-    let Ok(compiled) = policy_source::load(&cfg.policy, &cfg.gateway, &clock) else {
+    let Ok(compiled) = policy_source::load(cfg, &clock) else {
         // A policy that does not load is refused by the apply itself, with its diagnostics.
         return Ok(confirm);
     };
@@ -590,11 +590,11 @@ fn alert_problems(cfg: &AgentConfig) -> Vec<String> {
 fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
     let lkg = read_lkg(&cfg);
     let clock = clock_for(lkg.as_ref());
-    let result = policy_source::load(&cfg.policy, &cfg.gateway, &clock);
+    let result = policy_source::load(&cfg, &clock);
     let alerts = alert_problems(&cfg);
     match format {
         Format::Json => {
-            let v = match &result {
+            let mut v = match &result {
                 Ok(c) => serde_json::json!({
                     "ok": true,
                     "policy": cfg.policy.display().to_string(),
@@ -618,6 +618,11 @@ fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
                     },
                 }),
             };
+            if let (Ok(c), Some(o)) = (&result, v.as_object_mut()) {
+                if let Some(signer) = &c.ruleset.metadata.signer {
+                    o.insert("signer".into(), signer.clone().into());
+                }
+            }
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Format::Text => match &result {
@@ -637,6 +642,9 @@ fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
                     c.ruleset.metadata.ruleset_sha256,
                     cfg.mode.as_str()
                 );
+                if let Some(signer) = &c.ruleset.metadata.signer {
+                    println!("Approved by: {signer} (signature verified)");
+                }
             }
             Err(e) => print_load_error(e),
         },

@@ -43,6 +43,8 @@ const KNOWN_KEYS: &[&str] = &[
     "auto_apply_confirm",
     "lockdown",
     "alerts",
+    "trusted_keys",
+    "signature",
 ];
 const KNOWN_LOCKDOWN_KEYS: &[&str] = &["management"];
 
@@ -104,6 +106,22 @@ pub struct AgentConfig {
     /// `[[alerts.sinks]]` entries that could not be read (skipped): raised as
     /// monitoring-degraded alerts when the agent starts.
     pub alert_problems: Vec<String>,
+    /// OpenSSH public key files whose signatures approve a policy; empty: policies need no
+    /// signature (docs/admin-guide.md, "Signed approvals").
+    pub trusted_keys: Vec<PathBuf>,
+    /// The policy's detached signature; None: the policy's path + ".sig".
+    pub signature: Option<PathBuf>,
+}
+
+impl AgentConfig {
+    /// Where the policy's signature is read from.
+    pub fn signature_path(&self) -> PathBuf {
+        self.signature.clone().unwrap_or_else(|| {
+            let mut path = self.policy.clone().into_os_string();
+            path.push(".sig");
+            PathBuf::from(path)
+        })
+    }
 }
 
 /// A configuration problem that stops the agent from using the file at all.
@@ -136,6 +154,8 @@ struct RawConfig {
     lockdown: Option<RawLockdown>,
     /// Read leniently by [`parse_alerts`], key by key.
     alerts: Option<config::Value>,
+    trusted_keys: Option<Vec<PathBuf>>,
+    signature: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -220,6 +240,7 @@ fn env_overrides(vars: impl Iterator<Item = (String, String)>) -> config::Map<St
             KNOWN_KEYS.contains(&rest.to_ascii_lowercase().as_str())
                 && rest != "LOCKDOWN"
                 && rest != "ALERTS"
+                && rest != "TRUSTED_KEYS"
         })
     })
     .collect()
@@ -283,6 +304,12 @@ fn resolve(
     if raw.metrics_address.is_some() {
         warnings.push("metrics_address is set: metrics are served in text format over HTTP".into());
     }
+    let trusted_keys = raw.trusted_keys.unwrap_or_default();
+    if trusted_keys.is_empty() && raw.signature.is_some() {
+        warnings.push(
+            "signature is set but trusted_keys is empty: policy signatures are not checked".into(),
+        );
+    }
     let mut alert_problems = Vec::new();
     let alerts = match raw.alerts {
         None => AlertsConfig::default(),
@@ -313,6 +340,8 @@ fn resolve(
         auto_apply_confirm,
         alerts,
         alert_problems,
+        trusted_keys,
+        signature: raw.signature.filter(|s| !s.as_os_str().is_empty()),
     })
 }
 
@@ -578,6 +607,36 @@ to = "soc@example.jp"
         let loaded = load(&plain).expect("loads");
         assert_eq!(loaded.config.alerts, AlertsConfig::default());
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    }
+
+    #[test]
+    fn trusted_keys_and_signature_load() {
+        let path = write_temp(
+            "keys.toml",
+            "policy = \"/etc/zonegate/zones.toml\"\ntrusted_keys = [\"/etc/zonegate/keys/ciso.pub\", \"/etc/zonegate/keys/deputy.pub\"]\n",
+        );
+        let loaded = load(&path).expect("loads");
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let c = &loaded.config;
+        assert_eq!(c.trusted_keys.len(), 2);
+        assert_eq!(
+            c.signature_path(),
+            PathBuf::from("/etc/zonegate/zones.toml.sig")
+        );
+        let path = write_temp("sig.toml", "signature = \"/srv/approved.sig\"\n");
+        let loaded = load(&path).expect("loads");
+        assert_eq!(
+            loaded.config.signature_path(),
+            PathBuf::from("/srv/approved.sig")
+        );
+        assert!(loaded.config.trusted_keys.is_empty());
+        assert!(
+            loaded.warnings.iter().any(|w| w.contains("not checked")),
+            "{:?}",
+            loaded.warnings
+        );
+        let bad = write_temp("badkeys.toml", "trusted_keys = \"/one/key.pub\"\n");
+        assert!(load(&bad).is_err(), "a single path is not a list");
     }
 
     #[test]

@@ -259,11 +259,7 @@ impl Daemon {
                 None
             }
         };
-        let compiled = policy_source::load(
-            &self.agent.cfg.policy,
-            &self.agent.cfg.gateway,
-            &self.agent.clock,
-        );
+        let compiled = policy_source::load(&self.agent.cfg, &self.agent.clock);
         if self.mode() != Mode::Enforce {
             self.start_read_only(lkg, live, compiled);
             return;
@@ -421,6 +417,7 @@ impl Daemon {
             .to_string()
         });
         s.revision = a.current.as_ref().map(|c| c.lkg.revision.clone());
+        s.signer = a.current.as_ref().and_then(Current::signer);
         s.ruleset_sha256 = a.current.as_ref().map(|c| c.lkg.ruleset_sha256.clone());
         s.policy_sha256 = a
             .current
@@ -1082,11 +1079,7 @@ impl Daemon {
         self.heap_dirty = true;
         self.cancel_listing();
         if self.mode() != Mode::Enforce {
-            let compiled = policy_source::load(
-                &self.agent.cfg.policy,
-                &self.agent.cfg.gateway,
-                &self.agent.clock,
-            );
+            let compiled = policy_source::load(&self.agent.cfg, &self.agent.clock);
             return match compiled {
                 Ok(c) => {
                     let live = self.agent.observe().await.ok().flatten();
@@ -1465,6 +1458,7 @@ impl Daemon {
                         drift_count: s.drift_count,
                         uptime_s: s.uptime_s,
                         staged: self.staged.clone(),
+                        signer: s.signer,
                     });
                 }
                 _ = tick(&mut denied_tick) => {

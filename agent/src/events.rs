@@ -104,6 +104,9 @@ pub enum EventKind {
         previous_revision: Option<String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         previous_ruleset_sha256: Option<String>,
+        /// The key that approved the policy (`SHA256:... comment`), when signatures are checked.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signer: Option<String>,
         /// For the alert sinks (not serialised).
         #[serde(skip)]
         metadata: Option<Box<AppliedMetadata>>,
@@ -181,6 +184,9 @@ pub enum EventKind {
         uptime_s: u64,
         /// A saved policy file not yet applied.
         staged: Option<crate::change_control::Staged>,
+        /// The key that approved the policy in force, when signatures are checked.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        signer: Option<String>,
     },
 }
 

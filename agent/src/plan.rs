@@ -45,6 +45,9 @@ pub struct Plan {
     pub policy: String,
     pub revision: String,
     pub ruleset_sha256: String,
+    /// The key that approved the policy (`SHA256:... comment`), when signatures are checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     pub live: Live,
     pub flows: FlowDiff,
     /// Details of the changed flows: "F-003: ports tcp/443 -> tcp/443, tcp/8443".
@@ -173,6 +176,7 @@ pub fn plan(compiled: &Compiled, live: Option<&TableState>, lkg: Option<&LastKno
         policy: meta.policy.clone(),
         revision: meta.revision.clone(),
         ruleset_sha256: meta.ruleset_sha256.clone(),
+        signer: meta.signer.clone(),
         live: live_state,
         flows,
         flow_details,
@@ -344,6 +348,9 @@ impl Plan {
             "Gateway {}: policy {} revision {} (ruleset sha256 {})",
             self.gateway, self.policy, self.revision, self.ruleset_sha256
         ));
+        if let Some(signer) = &self.signer {
+            line(format!("Approved by: {signer} (signature verified)"));
+        }
         match &self.live {
             Live::Missing => line(
                 "Live table: missing. Apply loads the whole ruleset (everything below is pending)."

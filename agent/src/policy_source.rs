@@ -1,19 +1,26 @@
 //! Reading the policy: the file is read once, its bytes hashed, and exactly those bytes are
 //! validated (for today in the policy's own time zone, from the floored clock) and compiled for
-//! this gateway. Also derives the [`FlowIndex`] that conntrack upkeep matches entries against.
+//! this gateway. With `trusted_keys` in agent.toml, the approval of exactly that policy is
+//! checked too: a detached signature by a trusted key over its canonical form
+//! (policy-compiler/src/approval.rs). Also derives the [`FlowIndex`] that conntrack upkeep
+//! matches entries against.
 
 use crate::clock::{self, Clock, ClockError};
+use crate::config::AgentConfig;
 use crate::listing::hex;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::PathBuf;
 use thiserror::Error;
+use zonegate_policy::approval::{self, ApprovalError, Signer, TrustedKey};
 use zonegate_policy::model::Endpoint;
 use zonegate_policy::net::{from_int, Range};
 use zonegate_policy::ports::PortSpec;
-use zonegate_policy::{compile, validate_bytes, CompileError, Policy, Ruleset, Severity};
+use zonegate_policy::{
+    canonical, compile, validate_bytes, CompileError, Policy, Ruleset, Severity,
+};
 
 #[derive(Debug, Error)]
 pub enum LoadError {
@@ -33,6 +40,24 @@ pub enum LoadError {
     /// The policy's time zone is unknown here.
     #[error(transparent)]
     Clock(#[from] ClockError),
+    /// A trusted key file (agent.toml `trusted_keys`) cannot be read or holds no usable key:
+    /// no policy is accepted until it is fixed.
+    #[error("trusted key {path}: {reason}")]
+    TrustedKey { path: String, reason: String },
+    /// The signature file exists but cannot be read.
+    #[error("cannot read the signature {path}: {source}")]
+    SignatureRead {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The policy is valid but not approved: unsigned, a bad signature, or not by a trusted key.
+    #[error("{signature}: approval refused: {error}")]
+    Unapproved {
+        signature: String,
+        #[source]
+        error: ApprovalError,
+    },
 }
 
 /// One address range of a flow end, stored as its first and last address.
@@ -173,13 +198,57 @@ pub struct Compiled {
     pub clock_behind_floor: bool,
 }
 
-/// Reads `path` once and compiles it.
-pub fn load(path: &Path, gateway: &str, clock: &Clock) -> Result<Compiled, LoadError> {
+/// Reads the policy file once, compiles it for this gateway and, with trusted keys configured,
+/// checks its approval; the signer's key id goes into the compiled metadata.
+pub fn load(cfg: &AgentConfig, clock: &Clock) -> Result<Compiled, LoadError> {
+    let path = &cfg.policy;
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         path: path.display().to_string(),
         source,
     })?;
-    compile_bytes(&path.display().to_string(), &bytes, gateway, clock)
+    let mut compiled = compile_bytes(&path.display().to_string(), &bytes, &cfg.gateway, clock)?;
+    if !cfg.trusted_keys.is_empty() {
+        let signer = check_approval(cfg, &compiled.policy)?;
+        compiled.ruleset.metadata.signer = Some(signer.to_string());
+    }
+    Ok(compiled)
+}
+
+/// The signature file (if any) against the trusted keys, over this policy's canonical form.
+fn check_approval(cfg: &AgentConfig, policy: &Policy) -> Result<Signer, LoadError> {
+    let trusted = read_trusted_keys(&cfg.trusted_keys)?;
+    let path = cfg.signature_path();
+    let shown = path.display().to_string();
+    let signature = match std::fs::read(&path) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(LoadError::SignatureRead {
+                path: shown,
+                source,
+            })
+        }
+    };
+    approval::verify(canonical(policy).as_bytes(), signature.as_deref(), &trusted).map_err(
+        |error| LoadError::Unapproved {
+            signature: shown,
+            error,
+        },
+    )
+}
+
+/// Every key of every file; a file that cannot be read or parsed is an error.
+fn read_trusted_keys(paths: &[PathBuf]) -> Result<Vec<TrustedKey>, LoadError> {
+    let mut keys = Vec::new();
+    for path in paths {
+        let key_error = |reason: String| LoadError::TrustedKey {
+            path: path.display().to_string(),
+            reason,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| key_error(e.to_string()))?;
+        keys.extend(approval::parse_trusted_keys(&text).map_err(|e| key_error(e.to_string()))?);
+    }
+    Ok(keys)
 }
 
 /// Validates and compiles exactly these bytes.
@@ -330,6 +399,86 @@ interfaces = { a = ["ens3"], b = ["ens4"] }
         let c = compile_bytes("zones.toml", POLICY.as_bytes(), "gw1", &clock).expect("compiles");
         assert_eq!(c.expired, vec!["F-2".to_string()]);
         assert!(c.clock_behind_floor);
+    }
+
+    /// agent.toml with `ciso.pub` trusted (a deterministic key), and the key's private half.
+    fn signing_setup(tag: &str) -> (AgentConfig, String) {
+        use ssh_key::{private::Ed25519Keypair, LineEnding, PrivateKey};
+        let dir = crate::state::tests::temp_dir(tag);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut key = PrivateKey::from(Ed25519Keypair::from_seed(&[7; 32]));
+        key.set_comment("ciso@city.example");
+        let public = key.public_key().to_openssh().expect("public key");
+        std::fs::write(dir.join("ciso.pub"), public + "\n").expect("ciso.pub");
+        let mut cfg = crate::agent::tests::config(&dir);
+        cfg.trusted_keys = vec![dir.join("ciso.pub")];
+        let private = key.to_openssh(LineEnding::LF).expect("private key");
+        (cfg, private.to_string())
+    }
+
+    /// Writes `text` as the policy and, with a key, its signature by that key.
+    fn write_signed(cfg: &AgentConfig, text: &str, key: Option<&str>) {
+        std::fs::write(&cfg.policy, text).expect("policy");
+        if let Some(key) = key {
+            let policy = zonegate_policy::validate("zones.toml", text, None)
+                .policy
+                .expect("valid");
+            let signed = approval::sign(canonical(&policy).as_bytes(), key).expect("sign");
+            std::fs::write(cfg.signature_path(), signed.armored).expect("signature");
+        }
+    }
+
+    fn refusal(cfg: &AgentConfig) -> &'static str {
+        match load(cfg, &clock_at("2027-01-01T00:00:00Z")) {
+            Err(LoadError::Unapproved { error, .. }) => error.kind(),
+            other => panic!("expected a refused approval, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_signed_policy_loads_with_its_signer() {
+        let (cfg, key) = signing_setup("signed");
+        write_signed(&cfg, POLICY, Some(&key));
+        let c = load(&cfg, &clock_at("2027-01-01T00:00:00Z")).expect("approved");
+        let signer = c.ruleset.metadata.signer.expect("signer");
+        assert!(signer.starts_with("SHA256:"), "{signer}");
+        assert!(signer.ends_with(" ciso@city.example"), "{signer}");
+        // Comments and formatting are not part of the canonical policy.
+        std::fs::write(&cfg.policy, format!("# reviewed 2026-11-25\n{POLICY}")).expect("policy");
+        assert!(load(&cfg, &clock_at("2027-01-01T00:00:00Z")).is_ok());
+    }
+
+    #[test]
+    fn unsigned_or_changed_policies_are_refused() {
+        let (cfg, key) = signing_setup("refused");
+        write_signed(&cfg, POLICY, None);
+        assert_eq!(refusal(&cfg), "unsigned");
+        write_signed(&cfg, POLICY, Some(&key));
+        std::fs::write(&cfg.policy, POLICY.replace("tcp/8080", "tcp/8081")).expect("policy");
+        assert_eq!(refusal(&cfg), "tampered");
+        std::fs::write(cfg.signature_path(), "garbage").expect("signature");
+        assert_eq!(refusal(&cfg), "malformed");
+    }
+
+    #[test]
+    fn a_missing_trusted_key_file_refuses_every_policy() {
+        let (mut cfg, key) = signing_setup("nokey");
+        write_signed(&cfg, POLICY, Some(&key));
+        cfg.trusted_keys.push(cfg.state_dir.join("missing.pub"));
+        assert!(matches!(
+            load(&cfg, &Clock::default()),
+            Err(LoadError::TrustedKey { .. })
+        ));
+    }
+
+    #[test]
+    fn without_trusted_keys_no_signature_is_needed() {
+        let (mut cfg, _) = signing_setup("nosig");
+        cfg.trusted_keys.clear();
+        write_signed(&cfg, POLICY, None);
+        std::fs::write(cfg.signature_path(), "garbage").expect("signature");
+        let c = load(&cfg, &clock_at("2027-01-01T00:00:00Z")).expect("loads");
+        assert_eq!(c.ruleset.metadata.signer, None);
     }
 
     #[test]

@@ -15,6 +15,10 @@ pub struct Status {
     #[serde(default)]
     pub policy_sha256: Option<String>,
     pub ruleset_sha256: Option<String>,
+    /// The key that approved the loaded policy (`SHA256:... comment`), when signatures are
+    /// checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
     /// A clean read-back exists for the loaded ruleset.
     pub baseline_verified: bool,
     pub last_apply: Option<String>,
@@ -65,6 +69,9 @@ impl Status {
                 " (not yet verified)"
             }
         ));
+        if let Some(signer) = &self.signer {
+            o.push_str(&format!("Approved by: {signer} (signature verified)\n"));
+        }
         o.push_str(&format!(
             "Policy: canonical sha256 {} (compare both hashes with `zonegate matrix` of the approved zones.toml)\n",
             opt(&self.policy_sha256)
@@ -109,5 +116,22 @@ impl Status {
             ));
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signer_shows_only_when_signatures_are_checked() {
+        let mut s = Status::default();
+        assert!(!s.render().contains("Approved by"));
+        let json = serde_json::to_value(&s).expect("json");
+        assert!(json.get("signer").is_none(), "unchanged without keys");
+        s.signer = Some("SHA256:abc ciso@city.example".into());
+        assert!(s
+            .render()
+            .contains("Approved by: SHA256:abc ciso@city.example (signature verified)"));
     }
 }

@@ -97,6 +97,10 @@ pub struct PolicyRef {
     /// SHA-256 of the canonical policy: what `zonegate matrix` prints as the policy's hash.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
+    /// The key that approved the policy (`SHA256:... comment`), when the agent checks
+    /// signatures (agent.toml `trusted_keys`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 /// The envelope fields that come from the agent's state rather than from the event: set with
@@ -120,6 +124,7 @@ impl AlertContext {
                 name: metadata.policy.clone(),
                 revision: metadata.revision.clone(),
                 sha256: Some(metadata.policy_sha256.clone()),
+                signer: metadata.signer.clone(),
             }),
             ruleset_sha256: Some(metadata.ruleset_sha256.clone()),
         }
@@ -206,6 +211,9 @@ pub struct PolicyApplied {
     pub duration_ms: Option<u64>,
     /// Conntrack entries removed by the upkeep after the apply.
     pub conntrack_removed: Option<u64>,
+    /// The key that approved the policy, when the agent checks signatures.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 /// Flows added, removed or changed between two compiled rulesets.

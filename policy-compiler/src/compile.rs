@@ -997,6 +997,7 @@ impl<'a> Compiler<'a> {
             } else {
                 BTreeMap::new()
             },
+            signer: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! reads files and the clock and calls into here.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod approval;
 pub mod compile;
 pub mod date;
 pub mod diagnostic;
@@ -27,4 +28,4 @@ pub use date::Date;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use metadata::Metadata;
 pub use model::Policy;
-pub use validate::{validate, validate_bytes, validate_for_review, Checked};
+pub use validate::{canonical, validate, validate_bytes, validate_for_review, Checked};

@@ -124,4 +124,8 @@ pub struct Metadata {
     pub flows: BTreeMap<String, FlowMeta>,
     /// Zone -> reserved mark of its intra-zone traffic.
     pub intra_marks: BTreeMap<String, u32>,
+    /// The key that approved the policy (`SHA256:... comment`, see policy-compiler/src/approval.rs),
+    /// set by the agent once it verified the signature; the compiler never sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }

@@ -56,6 +56,15 @@ pub fn validate_bytes(file: &str, bytes: &[u8], today: Option<Date>) -> Checked 
     }
 }
 
+/// The canonical form of a policy: compact JSON of everything that decides what the policy
+/// permits, with formatting, comments, key order, the file name and the evaluation date left
+/// out. `policy.canonical_sha256` is the SHA-256 of these bytes, and approvals are signed over
+/// them (`zonegate canonical` prints them; see policy-compiler/src/approval.rs).
+pub fn canonical(policy: &Policy) -> String {
+    // Cannot fail: every map in the model has string keys.
+    serde_json::to_string(policy).unwrap_or_default()
+}
+
 /// Checks a policy text. `today` is the date in the policy's time zone (expiry is inclusive);
 /// None skips expiry.
 pub fn validate(file: &str, source: &str, today: Option<Date>) -> Checked {
@@ -261,8 +270,7 @@ impl Validator {
             ownership,
             positions: settings.positions,
         };
-        let canonical = serde_json::to_string(&policy).unwrap_or_default();
-        policy.canonical_sha256 = hex(&Sha256::digest(canonical.as_bytes()));
+        policy.canonical_sha256 = hex(&Sha256::digest(canonical(&policy).as_bytes()));
         // Three-domain guardrails (三層の対策): findings join the same diagnostics, errors block.
         // Only on an otherwise valid policy: a flow dropped for a typo would make them report
         // paths and missing management flows that are not there.

@@ -144,3 +144,141 @@ fn diff_exit_codes() {
     let missing = zonegate(&["diff", "zones.toml", "no-such-file.toml"]);
     assert_eq!(missing.status.code(), Some(1));
 }
+
+/// A fresh temporary directory with a copy of zones.toml and an Ed25519 key pair `ciso` made by
+/// the real `ssh-keygen`; None (after a SKIPPED line) where OpenSSH is not installed.
+fn approval_dir(name: &str) -> Option<std::path::PathBuf> {
+    if !std::path::Path::new(SSH_KEYGEN).exists() {
+        eprintln!("SKIPPED: {SSH_KEYGEN} is not installed");
+        return None;
+    }
+    let dir = std::env::temp_dir().join(format!("zg-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../zones.toml"),
+        dir.join("zones.toml"),
+    )
+    .expect("copy zones.toml");
+    let keygen = Command::new(SSH_KEYGEN)
+        .args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "ciso@city.example",
+            "-f",
+        ])
+        .arg(dir.join("ciso"))
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    Some(dir)
+}
+
+const SSH_KEYGEN: &str = "/usr/bin/ssh-keygen";
+
+/// `zonegate ARGS` in `dir`, which must exit 0; returns stdout.
+fn zonegate_in(dir: &std::path::Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_zonegate"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run zonegate");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "zonegate {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// `ssh-keygen ARGS` in `dir` with `stdin` as its input.
+fn ssh_keygen(dir: &std::path::Path, args: &[&str], stdin: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(SSH_KEYGEN)
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ssh-keygen");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    child.wait_with_output().expect("ssh-keygen output")
+}
+
+#[test]
+fn approve_writes_a_signature_that_ssh_keygen_verifies() {
+    let Some(dir) = approval_dir("approve") else {
+        return;
+    };
+    let said = zonegate_in(&dir, &["approve", "zones.toml", "--key", "ciso"]);
+    let said = String::from_utf8_lossy(&said);
+    assert!(said.contains("ciso@city.example"), "{said}");
+    let public = std::fs::read_to_string(dir.join("ciso.pub")).expect("ciso.pub");
+    std::fs::write(dir.join("allowed_signers"), format!("ciso {public}")).expect("write");
+    let canonical = zonegate_in(&dir, &["canonical", "zones.toml"]);
+    let verify = [
+        "-Y",
+        "verify",
+        "-f",
+        "allowed_signers",
+        "-I",
+        "ciso",
+        "-n",
+        "zonegate",
+        "-s",
+        "zones.toml.sig",
+    ];
+    let ok = ssh_keygen(&dir, &verify, &canonical);
+    assert!(
+        ok.status.success(),
+        "ssh-keygen -Y verify: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // A one-byte change of the canonical policy fails the same check.
+    let mut changed = canonical.clone();
+    changed[canonical.len() / 2] ^= 1;
+    assert!(!ssh_keygen(&dir, &verify, &changed).status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_signature_by_ssh_keygen_is_accepted_by_the_library() {
+    use zonegate_policy::approval::{parse_trusted_keys, verify};
+    let Some(dir) = approval_dir("keygen") else {
+        return;
+    };
+    let canonical = zonegate_in(&dir, &["canonical", "zones.toml"]);
+    let signed = ssh_keygen(
+        &dir,
+        &["-Y", "sign", "-f", "ciso", "-n", "zonegate"],
+        &canonical,
+    );
+    assert!(
+        signed.status.success(),
+        "ssh-keygen -Y sign: {}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let signature = String::from_utf8(signed.stdout).expect("armoured text");
+    let public = std::fs::read_to_string(dir.join("ciso.pub")).expect("ciso.pub");
+    let keys = parse_trusted_keys(&public).expect("trusted key");
+    let signer = verify(&canonical, Some(&signature), &keys).expect("accepted");
+    assert_eq!(signer.comment, "ciso@city.example");
+    let printed = ssh_keygen(&dir, &["-l", "-f", "ciso.pub"], b"");
+    assert!(
+        String::from_utf8_lossy(&printed.stdout).contains(&signer.fingerprint),
+        "the key id is the fingerprint ssh-keygen -l prints"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

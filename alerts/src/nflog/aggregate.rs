@@ -945,6 +945,7 @@ mod tests {
             .collect(),
             flows: BTreeMap::new(),
             intra_marks: BTreeMap::new(),
+            signer: None,
         }
     }
 

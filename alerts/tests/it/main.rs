@@ -59,6 +59,7 @@ pub fn context() -> AlertContext {
             name: "saitama-fire-union".into(),
             revision: "2026-11".into(),
             sha256: None,
+            signer: None,
         }),
         ruleset_sha256: Some("6abf74b6".repeat(8)),
     }
@@ -120,6 +121,9 @@ pub fn one_of_each() -> Vec<AlertKind> {
             },
             duration_ms: Some(120),
             conntrack_removed: Some(0),
+            signer: Some(
+                "SHA256:0lmavsQIipJjppHWAnLYQbwa4wFO7xUPixpm7Knvh3o ciso@city.example".into(),
+            ),
         }),
         AlertKind::LockdownApplied(LockdownApplied {
             reason: "no valid policy".into(),

@@ -60,6 +60,7 @@ fn metadata() -> Metadata {
             .collect(),
         flows: BTreeMap::new(),
         intra_marks: BTreeMap::new(),
+        signer: None,
     }
 }
 

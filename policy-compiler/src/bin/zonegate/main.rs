@@ -1,6 +1,7 @@
 //! `zonegate`: the administrators' offline tool. Reads zones.toml and the clock, then calls the
 //! pure compiler library. Exit codes: 0 clean, 1 policy errors, 2 usage or I/O errors.
 
+mod approve;
 mod diff;
 mod explain;
 mod input;
@@ -104,6 +105,10 @@ enum Command {
     Diff(diff::DiffArgs),
     /// Render the lockdown ruleset (forwarding dropped, management kept) for the boot unit.
     Lockdown(lockdown::LockdownArgs),
+    /// Print the canonical policy: the exact bytes an approval signs and the policy SHA-256 hashes.
+    Canonical(approve::CanonicalArgs),
+    /// Sign the canonical policy with an OpenSSH Ed25519 key (writes zones.toml.sig).
+    Approve(approve::ApproveArgs),
 }
 
 fn main() -> ExitCode {
@@ -202,6 +207,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Matrix(args) => matrix::run(args),
         Command::Diff(args) => Ok(diff::run(args)),
         Command::Lockdown(args) => lockdown::run(args),
+        Command::Canonical(args) => approve::run_canonical(args),
+        Command::Approve(args) => approve::run_approve(args),
     }
 }
 
