@@ -218,7 +218,7 @@ impl<'a> Compiler<'a> {
     /// 65,535 sources, others 16,384, which bounds what a flood can make the kernel hold.
     fn meter_set(&mut self, name: &str, sensitive: bool) {
         let (typ, size) = (
-            if name.starts_with("lm6") {
+            if name.starts_with("meter6") {
                 "ipv6_addr"
             } else {
                 "ipv4_addr"

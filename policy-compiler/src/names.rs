@@ -100,7 +100,7 @@ pub const CHAIN_FORWARD_ICMP_ERROR: &str = "forward-icmp-error";
 /// The per-source log meter of one log code (one set per code and family, so a flood on one
 /// zone pair or reason cannot fill the meter of another).
 pub fn meter(code: u32, v6: bool) -> String {
-    format!("lm{}-{code}", if v6 { 6 } else { 4 })
+    format!("meter{}-{code}", if v6 { 6 } else { 4 })
 }
 
 pub fn chain_spoof(zone: &str) -> String {

@@ -262,7 +262,7 @@ fn a_flood_that_fills_a_log_meter_leaves_later_scans_reported_and_says_so() {
         a["type"] == "monitoring-degraded"
             && a["details"]["what"]
                 .as_str()
-                .is_some_and(|w| w.starts_with("log-meter:lm4-"))
+                .is_some_and(|w| w.starts_with("log-meter:meter4-"))
     });
     assert_eq!(degraded["details"]["restored"], false, "{degraded}");
     let all = file_alerts(&file);

@@ -815,7 +815,7 @@ fn denials_are_logged_under_the_reason_that_is_true() {
             "{design}: invalid counted"
         );
         assert_eq!(
-            meter_holds(&lab, &format!("lm4-{invalid}"), "10.30.0.66"),
+            meter_holds(&lab, &format!("meter4-{invalid}"), "10.30.0.66"),
             guarded,
             "{design}: the invalid packet logged with its source address"
         );
@@ -872,17 +872,17 @@ fn a_flood_that_fills_one_log_meter_cannot_blind_another() {
     let shared = {
         let mut t = String::new();
         for line in strong.text.lines() {
-            if line.contains(" saddr != @lm") {
+            if line.contains(" saddr != @meter") {
                 continue;
             }
             let mut l = line.to_string();
             for n in strong.metadata.log_codes.keys() {
-                l = l.replace(&format!("@lm4-{n} "), "@lm4-shared ");
+                l = l.replace(&format!("@meter4-{n} "), "@meter4-shared ");
             }
             t.push_str(&l);
             t.push('\n');
             if line.starts_with("\tcomment ") {
-                t.push_str("\tset lm4-shared { type ipv4_addr; size 16384; flags dynamic,timeout; timeout 1m; }\n");
+                t.push_str("\tset meter4-shared { type ipv4_addr; size 16384; flags dynamic,timeout; timeout 1m; }\n");
             }
         }
         t
@@ -903,14 +903,14 @@ fn a_flood_that_fills_one_log_meter_cannot_blind_another() {
         (
             "one shared meter",
             shared,
-            "lm4-shared".to_string(),
-            "lm4-shared".to_string(),
+            "meter4-shared".to_string(),
+            "meter4-shared".to_string(),
         ),
         (
             "zonegate",
             strong.text.clone(),
-            format!("lm4-{spoof_inet}"),
-            format!("lm4-{scan}"),
+            format!("meter4-{spoof_inet}"),
+            format!("meter4-{scan}"),
         ),
     ] {
         load(&lab, &text).expect("ruleset");
