@@ -58,6 +58,10 @@ pub struct Matrix {
     /// Per gateway, the SHA-256 of the ruleset the agent loads for this policy on the day
     /// evaluated: what its heartbeats, `status`, metrics and alerts carry as `ruleset_sha256`.
     pub rulesets: Vec<GatewayRuleset>,
+    /// The key whose signature over the canonical policy was verified (`SHA256:... comment`),
+    /// when the matrix was asked to check one; None otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signer: Option<String>,
 }
 
 /// The ruleset one gateway runs for the policy.
@@ -510,6 +514,7 @@ pub fn build(
         expired,
         exceptions,
         rulesets: rulesets(p, gw.map(|g| g.name.as_str())),
+        signer: None,
     })
 }
 
@@ -535,6 +540,7 @@ struct Labels {
     revision: &'static str,
     sha: &'static str,
     ruleset_sha: &'static str,
+    signer: &'static str,
     profile: &'static str,
     model: &'static str,
     gateway: &'static str,
@@ -591,6 +597,7 @@ const JA: Labels = Labels {
     revision: "改訂",
     sha: "正規化ポリシーの SHA-256",
     ruleset_sha: "ゲートウェイが読み込むルールセットの SHA-256",
+    signer: "承認の署名(検証済みの鍵)",
     profile: "プロファイル",
     model: "ネットワークモデル",
     gateway: "ゲートウェイ",
@@ -647,6 +654,7 @@ const EN: Labels = Labels {
     revision: "Revision",
     sha: "SHA-256 of the canonical policy",
     ruleset_sha: "SHA-256 of the ruleset each gateway loads",
+    signer: "Approval signature (verified key)",
     profile: "Profile",
     model: "Network model",
     gateway: "Gateway",
@@ -785,6 +793,15 @@ impl Matrix {
     }
 
     fn summary_rows(&self, lang: Lang) -> Vec<(&'static str, String, bool)> {
+        let l = labels(lang);
+        let mut rows = self.policy_rows(lang);
+        if let Some(s) = &self.signer {
+            rows.insert(3, (l.signer, s.clone(), true));
+        }
+        rows
+    }
+
+    fn policy_rows(&self, lang: Lang) -> Vec<(&'static str, String, bool)> {
         let l = labels(lang);
         vec![
             (l.name, self.policy.name.clone(), false),

@@ -250,6 +250,38 @@ fn approve_writes_a_signature_that_ssh_keygen_verifies() {
     let mut changed = canonical.clone();
     changed[canonical.len() / 2] ^= 1;
     assert!(!ssh_keygen(&dir, &verify, &changed).status.success());
+    // The matrix checks the approval like the agent and shows the signer beside the hashes.
+    let m = zonegate_in(
+        &dir,
+        &[
+            "matrix",
+            "zones.toml",
+            "--gateway",
+            "gw1",
+            "--trusted-key",
+            "ciso.pub",
+        ],
+    );
+    let m = String::from_utf8_lossy(&m);
+    assert!(
+        m.contains("承認の署名(検証済みの鍵)") && m.contains("ciso@city.example"),
+        "{m}"
+    );
+    // After a one-byte change of the policy the matrix refuses to present it as approved.
+    let text = std::fs::read_to_string(dir.join("zones.toml")).expect("policy");
+    std::fs::write(
+        dir.join("zones.toml"),
+        text.replacen("revision = \"2026-11\"", "revision = \"2026-12\"", 1),
+    )
+    .expect("write");
+    let refused = Command::new(env!("CARGO_BIN_EXE_zonegate"))
+        .current_dir(&dir)
+        .args(["matrix", "zones.toml", "--trusted-key", "ciso.pub"])
+        .output()
+        .expect("zonegate");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("approval refused: tampered"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
