@@ -40,12 +40,13 @@ const ICMP_ERROR_RATE: &str = "200/second burst 400 packets";
 /// The log captures of a deny tail: which packets, and how many bytes of each. IPv4 without
 /// options: 20 + 8. With options: the largest IPv4 header (60) + 8; the agent keeps only the
 /// header fields. IPv6: 40 + 8, or with extension headers (hop-by-hop, routing, fragment,
-/// authentication, destination options) [`V6_EXT_SNAPLEN`].
-const CAPTURES: [(&str, u32); 4] = [
-    ("ip hdrlength 5", 28),
-    ("ip hdrlength != 5", 68),
-    ("ip6 nexthdr != { 0, 43, 44, 51, 60 }", 48),
-    ("ip6 nexthdr { 0, 43, 44, 51, 60 }", V6_EXT_SNAPLEN),
+/// authentication, destination options) [`V6_EXT_SNAPLEN`]. The common captures come first and
+/// end their packets' walk through the tail at once (the flag).
+const CAPTURES: [(&str, u32, bool); 4] = [
+    ("ip hdrlength 5", 28, true),
+    ("ip6 nexthdr != { 0, 43, 44, 51, 60 }", 48, true),
+    ("ip hdrlength != 5", 68, false),
+    ("ip6 nexthdr { 0, 43, 44, 51, 60 }", V6_EXT_SNAPLEN, false),
 ];
 /// ICMPv6 neighbour discovery and MLD messages (link-local, untracked by conntrack).
 const ND_MLD: &str = "{ nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert, nd-redirect, mld-listener-query, mld-listener-report, mld-listener-done, mld2-listener-report }";
@@ -192,23 +193,19 @@ impl<'a> Compiler<'a> {
         let per_code = format!("limit rate {}/{unit} burst {} packets", log.rate, log.burst);
         let group = log.group;
         let _ = writeln!(out, "\t\tcounter name \"{}\"", counter(code));
-        // First the metered samples of every capture, then the fallbacks of a full meter.
-        for fallback in [false, true] {
-            for (headers, snaplen) in CAPTURES {
-                let v6 = usize::from(headers.starts_with("ip6"));
-                let (ip, meter) = (["ip", "ip6"][v6], &meters[v6]);
-                let (metering, prefix) = if fallback {
-                    (format!("{ip} saddr != @{meter}"), log_prefix(fallbacks[v6]))
-                } else {
-                    (
-                        format!("update @{meter} {{ {ip} saddr {per_source} }}"),
-                        log_prefix(code),
-                    )
-                };
-                let _ = writeln!(
-                    out,
-                    "\t\t{headers} {metering} {per_code} log prefix \"{prefix}\" group {group} snaplen {snaplen}"
-                );
+        // Per capture: the metered sample, the fallback of a full meter, and (for the common
+        // captures) the drop at once, so a flood of plain packets runs the fewest rules.
+        for (headers, snaplen, drop_here) in CAPTURES {
+            let v6 = usize::from(headers.starts_with("ip6"));
+            let (ip, meter) = (["ip", "ip6"][v6], &meters[v6]);
+            let _ = writeln!(
+                out,
+                "\t\t{headers} update @{meter} {{ {ip} saddr {per_source} }} {per_code} log prefix \"{}\" group {group} snaplen {snaplen}\n\t\t{headers} {ip} saddr != @{meter} {per_code} log prefix \"{}\" group {group} snaplen {snaplen}",
+                log_prefix(code),
+                log_prefix(fallbacks[v6])
+            );
+            if drop_here {
+                let _ = writeln!(out, "\t\t{headers} drop");
             }
         }
         let _ = writeln!(out, "\t\tdrop");

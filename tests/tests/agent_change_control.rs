@@ -252,6 +252,23 @@ fn plan_lists_the_open_connections_a_change_cuts_by_flow_and_apply_cuts_them() {
         "the connection the plan named is cut"
     );
     kept.roundtrip("y").expect("the other connection stays");
+    // A change that removes F-1 altogether: its remaining connection is listed, then cut.
+    let start = POLICY.find("[[flow]]\nid = \"F-1\"").expect("F-1");
+    let end = POLICY.find("[[flow]]\nid = \"M-1\"").expect("M-1");
+    gw.write_policy(&format!("{}{}", &POLICY[..start], &POLICY[end..]));
+    let plan = gw.agent(&["plan"]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains("Flows to revoke: F-1"), "{text}");
+    assert!(
+        text.contains("Open connections cut: 1 of F-1 (e.g. tcp 10.10.0.5:"),
+        "{text}"
+    );
+    assert!(text.contains("-> 10.20.0.5:7000)"), "{text}");
+    gw.agent_ok(&["apply"], 0);
+    assert!(
+        kept.roundtrip("z").is_err(),
+        "the revoked flow's connection is cut"
+    );
     assert_eq!(agent.stop(), Some(0));
 }
 
