@@ -113,7 +113,7 @@ fn protocol_name(p: u8) -> String {
 
 /// The management paths in use: the caller's session (`SSH_CONNECTION` is `client-address
 /// client-port server-address server-port`) and `lockdown.management` of agent.toml (checked
-/// at the first address of each source range and the first port of each port range).
+/// at both ends of each source range and of each port range).
 pub fn paths_in_use(
     ssh_connection: Option<&str>,
     management: &[Management],
@@ -125,11 +125,16 @@ pub fn paths_in_use(
     for (i, m) in management.iter().enumerate() {
         for r in &m.sources {
             for spec in &m.specs {
-                if let PortSpec::Ports { proto, lo, .. } = spec {
+                let PortSpec::Ports { proto, lo, hi } = spec else {
+                    continue;
+                };
+                let mut ends = vec![(r.lo, *lo), (r.hi, *hi)];
+                ends.dedup();
+                for (addr, port) in ends {
                     paths.push(ManagementPath {
-                        source: from_int(r.family, r.lo),
+                        source: from_int(r.family, addr),
                         proto: proto.number(),
-                        port: *lo,
+                        port,
                         origin: format!("agent.toml lockdown.management[{i}]"),
                     });
                 }

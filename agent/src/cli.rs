@@ -287,6 +287,8 @@ async fn run_plan(cfg: AgentConfig, format: Format) -> u8 {
 
 /// The confirm window a forced apply gets when none is given.
 const FORCED_CONFIRM_S: u64 = 120;
+/// The longest confirm window `apply --confirm` accepts.
+const MAX_CONFIRM_S: u64 = 3600;
 
 /// Management paths in use that the compiled policy would refuse.
 fn lockouts_of(cfg: &AgentConfig, compiled: &policy_source::Compiled) -> Vec<ManagementPath> {
@@ -305,11 +307,22 @@ fn flow_ids(lkg: Option<&LastKnownGood>) -> BTreeMap<u32, String> {
 /// Refuses an apply that cuts the management path in use unless forced; a forced one always
 /// gets a confirm window. Returns the confirm window to use, or the exit code of a refusal.
 fn lockout_guard(cfg: &AgentConfig, confirm: Option<u64>, force: bool) -> Result<Option<u64>, u8> {
+    if let Some(s) = confirm.filter(|s| *s > MAX_CONFIRM_S) {
+        eprintln!("zonegate-agent: --confirm {s} is longer than {MAX_CONFIRM_S} s (an hour); nothing was changed");
+        return Err(1);
+    }
     let clock = clock_for(read_lkg(cfg).as_ref());
-    let Ok(compiled) = policy_source::load(cfg, &clock) else {
-        // A policy that does not load is refused by the apply itself, with its diagnostics.
-        return Ok(confirm);
+    let compiled = match policy_source::load(cfg, &clock) {
+        Ok(c) => c,
+        Err(e) => {
+            // Fail closed: what cannot be checked is not applied.
+            print_load_error(&e);
+            return Err(1);
+        }
     };
+    if std::env::var_os("SSH_CONNECTION").is_none() && cfg.lockdown_management.is_empty() {
+        eprintln!("zonegate-agent: note: no management path in use is known (SSH_CONNECTION is not set, as under plain sudo, and agent.toml has no [lockdown] management), so the lockout guard checks nothing; use `sudo --preserve-env=SSH_CONNECTION` or declare the management path, and --confirm");
+    }
     let cut = lockouts_of(cfg, &compiled);
     if cut.is_empty() {
         return Ok(confirm);

@@ -1229,7 +1229,7 @@ impl Daemon {
                 if applied {
                     if let Some(s) = confirm_s {
                         self.confirm = Some(Confirm {
-                            deadline: Instant::now() + Duration::from_secs(s),
+                            deadline: Instant::now() + Duration::from_secs(s.min(3600)),
                             previous,
                         });
                         r.message.push_str(&format!(

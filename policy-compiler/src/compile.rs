@@ -34,9 +34,11 @@ const ICMP_ERRORS: &str = "{ destination-unreachable, time-exceeded, parameter-p
 /// Capture for IPv6 packets with extension headers: the IPv6 header, up to 64 bytes of
 /// extension headers and 8 bytes of the transport header. Longer chains lose their ports.
 const V6_EXT_SNAPLEN: u32 = 112;
-/// The rate of forwarded ICMP errors the gateway passes (all connections together): path MTU
-/// discovery and unreachables need a few per connection, not a stream.
-const ICMP_ERROR_RATE: &str = "200/second burst 400 packets";
+/// The rate of forwarded ICMP errors the gateway passes per flow (the run-time set
+/// `icmp_error_rate`, keyed by the connection's mark), spent only by errors that passed the
+/// sender check: path MTU discovery and unreachables need a few per connection, not a stream,
+/// and one flow's errors cannot use up another's.
+const ICMP_ERROR_RATE: &str = "100/second burst 200 packets";
 /// The log captures of a deny tail: which packets, and how many bytes of each. IPv4 without
 /// options: 20 + 8. With options: the largest IPv4 header (60) + 8; the agent keeps only the
 /// header fields. IPv6: 40 + 8, or with extension headers (hop-by-hop, routing, fragment,
@@ -496,9 +498,12 @@ impl<'a> Compiler<'a> {
         );
         body.push_str(extra);
         let _ = writeln!(body, "\t\tct state new goto {new_chain}");
+        // An ICMP error about a helper-created connection, off its live path, is no new
+        // connection: it must not run the flow match (which could accept it and re-mark the
+        // connection it quotes).
         let _ = writeln!(
             body,
-            "\t\tct state related ct status expected goto {new_chain}"
+            "\t\tct state related meta l4proto {{ icmp, ipv6-icmp }} goto {hook}-revoked\n\t\tct state related ct status expected goto {new_chain}"
         );
         let _ = writeln!(
             body,
@@ -561,17 +566,23 @@ impl<'a> Compiler<'a> {
         let mut body = String::new();
         let _ = writeln!(
             body,
-            "\t\tmeta nfproto ipv4 meta length > 576 goto {refused}\n\t\tmeta nfproto ipv6 meta length > 1280 goto {refused}\n\t\tlimit rate over {ICMP_ERROR_RATE} goto {refused}"
+            "\t\tmeta nfproto ipv4 meta length > 576 goto {refused}\n\t\tmeta nfproto ipv6 meta length > 1280 goto {refused}"
         );
+        let rate =
+            format!("update @{SET_ICMP_ERROR_RATE} {{ ct mark limit rate {ICMP_ERROR_RATE} }}");
         for (ip, set) in [("ip", SET_PEERS4), ("ip6", SET_PEERS6)] {
             let _ = writeln!(
                 body,
-                "\t\tct direction reply ct mark . {ip} daddr . {ip} saddr @{set} accept\n\t\tct direction original ct mark . {ip} saddr . {ip} daddr @{set} accept"
+                "\t\tct direction reply ct mark . {ip} daddr . {ip} saddr @{set} {rate} accept\n\t\tct direction original ct mark . {ip} saddr . {ip} daddr @{set} {rate} accept"
             );
         }
         let _ = writeln!(
             body,
-            "\t\tiifname . ip saddr @{SET_ROUTERS4} accept\n\t\tiifname . ip6 saddr @{SET_ROUTERS6} accept\n\t\tgoto {refused}"
+            "\t\tiifname . ip saddr @{SET_ROUTERS4} {rate} accept\n\t\tiifname . ip6 saddr @{SET_ROUTERS6} {rate} accept\n\t\tgoto {refused}"
+        );
+        let _ = writeln!(
+            self.sets,
+            "\n\tset {SET_ICMP_ERROR_RATE} {{\n\t\ttype mark\n\t\tsize 65535\n\t\tflags dynamic,timeout\n\t\ttimeout 1m\n\t}}"
         );
         self.chain(
             CHAIN_FORWARD_ICMP_ERROR,

@@ -96,6 +96,8 @@ pub const SET_PEERS4: &str = "peers4";
 pub const SET_PEERS6: &str = "peers6";
 /// ICMP errors about a live connection pass through this chain (sender, length and rate).
 pub const CHAIN_FORWARD_ICMP_ERROR: &str = "forward-icmp-error";
+/// Per-flow rate of the ICMP errors that passed the sender check (a run-time set keyed by mark).
+pub const SET_ICMP_ERROR_RATE: &str = "icmp_error_rate";
 
 /// The per-source log meter of one log code (one set per code and family, so a flood on one
 /// zone pair or reason cannot fill the meter of another).
