@@ -500,10 +500,10 @@ impl<'a> Compiler<'a> {
         let _ = writeln!(body, "\t\tct state new goto {new_chain}");
         // An ICMP error about a helper-created connection, off its live path, is no new
         // connection: it must not run the flow match (which could accept it and re-mark the
-        // connection it quotes).
+        // connection it quotes). Protocol numbers, not names: /etc/protocols may be absent.
         let _ = writeln!(
             body,
-            "\t\tct state related meta l4proto {{ icmp, ipv6-icmp }} goto {hook}-revoked\n\t\tct state related ct status expected goto {new_chain}"
+            "\t\tct state related meta l4proto {{ 1, 58 }} goto {hook}-revoked\n\t\tct state related ct status expected goto {new_chain}"
         );
         let _ = writeln!(
             body,
