@@ -2,6 +2,8 @@
 //! and a hint. Rendering to text (`file:line:col: error[E014]: ...`) and JSON lives here too, so
 //! the CLI, the agent and the golden tests all print exactly the same thing.
 
+use crate::messages::{Lang, Text};
+use crate::t;
 use serde::Serialize;
 use std::fmt;
 
@@ -11,6 +13,15 @@ use std::fmt;
 pub enum Severity {
     Error,
     Warning,
+}
+
+impl Severity {
+    pub fn word(self) -> Text {
+        match self {
+            Severity::Error => t!(SEVERITY_ERROR),
+            Severity::Warning => t!(SEVERITY_WARNING),
+        }
+    }
 }
 
 impl fmt::Display for Severity {
@@ -29,7 +40,8 @@ pub struct Position {
     pub column: usize,
 }
 
-/// One finding.
+/// One finding. Its message and hint come from the catalogue (crate::messages) and render in
+/// English or Japanese; the code, file and position are the same in both.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Diagnostic {
     pub code: &'static str,
@@ -37,21 +49,32 @@ pub struct Diagnostic {
     pub file: String,
     pub line: usize,
     pub column: usize,
-    pub message: String,
+    pub message: Text,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub hint: Option<String>,
+    pub hint: Option<Text>,
 }
 
 impl Diagnostic {
     /// `zones.toml:12:7: error[E014]: unknown zone "dmz"` followed by an indented hint line.
     pub fn render(&self) -> String {
+        self.render_in(Lang::En)
+    }
+
+    pub fn render_in(&self, lang: Lang) -> String {
         let mut out = format!(
             "{}:{}:{}: {}[{}]: {}",
-            self.file, self.line, self.column, self.severity, self.code, self.message
+            self.file,
+            self.line,
+            self.column,
+            self.severity.word().render(lang),
+            self.code,
+            self.message.render(lang)
         );
         if let Some(hint) = &self.hint {
-            out.push_str("\n  hint: ");
-            out.push_str(hint);
+            out.push_str("\n  ");
+            out.push_str(&t!(DIAG_HINT).render(lang));
+            out.push_str(": ");
+            out.push_str(&hint.render(lang));
         }
         out
     }
@@ -89,34 +112,82 @@ impl Diagnostics {
 
     /// Text form: errors first, then warnings, then a summary line.
     pub fn render_text(&self) -> String {
+        self.render_text_in(Lang::En)
+    }
+
+    pub fn render_text_in(&self, lang: Lang) -> String {
         let mut out = String::new();
         for d in self.errors().chain(self.warnings()) {
-            out.push_str(&d.render());
+            out.push_str(&d.render_in(lang));
             out.push('\n');
         }
-        let errors = self.errors().count();
-        let warnings = self.warnings().count();
-        out.push_str(&format!(
-            "{} error{}, {} warning{}\n",
-            errors,
-            if errors == 1 { "" } else { "s" },
-            warnings,
-            if warnings == 1 { "" } else { "s" }
-        ));
+        out.push_str(&self.summary().render(lang));
+        out.push('\n');
         out
     }
 
+    /// "1 error, 2 warnings".
+    pub fn summary(&self) -> Text {
+        let errors = self.errors().count();
+        let warnings = self.warnings().count();
+        let error_word = if errors == 1 {
+            t!(WORD_ERROR)
+        } else {
+            t!(WORD_ERRORS)
+        };
+        let warning_word = if warnings == 1 {
+            t!(WORD_WARNING)
+        } else {
+            t!(WORD_WARNINGS)
+        };
+        t!(
+            DIAG_SUMMARY,
+            errors = errors,
+            error_word = error_word,
+            warnings = warnings,
+            warning_word = warning_word
+        )
+    }
+
     pub fn render_json(&self) -> String {
+        self.render_json_in(Lang::En)
+    }
+
+    /// JSON with the messages and hints in `lang` (codes and positions as always).
+    pub fn render_json_in(&self, lang: Lang) -> String {
+        #[derive(Serialize)]
+        struct Item<'a> {
+            code: &'static str,
+            severity: Severity,
+            file: &'a str,
+            line: usize,
+            column: usize,
+            message: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            hint: Option<String>,
+        }
         #[derive(Serialize)]
         struct Out<'a> {
             errors: usize,
             warnings: usize,
-            diagnostics: &'a [Diagnostic],
+            diagnostics: Vec<Item<'a>>,
         }
         let out = Out {
             errors: self.errors().count(),
             warnings: self.warnings().count(),
-            diagnostics: &self.items,
+            diagnostics: self
+                .items
+                .iter()
+                .map(|d| Item {
+                    code: d.code,
+                    severity: d.severity,
+                    file: &d.file,
+                    line: d.line,
+                    column: d.column,
+                    message: d.message.render(lang),
+                    hint: d.hint.as_ref().map(|h| h.render(lang)),
+                })
+                .collect(),
         };
         // Serialising plain owned data cannot fail.
         serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"

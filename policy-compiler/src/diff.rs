@@ -334,7 +334,7 @@ fn guardrail_changes(old: &Diagnostics, new: &Diagnostics) -> GuardrailChanges {
         d.items
             .iter()
             .filter(|x| x.code.starts_with('G'))
-            .map(|x| ((x.code.to_string(), x.message.clone()), finding(x)))
+            .map(|x| ((x.code.to_string(), x.message.to_string()), finding(x)))
             .collect()
     };
     let (o, n) = (set(old), set(new));
@@ -357,7 +357,7 @@ fn finding(d: &crate::diagnostic::Diagnostic) -> FindingInfo {
         severity: d.severity.to_string(),
         title_en: rule.map(|r| r.title_en).unwrap_or_default().to_string(),
         title_ja: rule.map(|r| r.title_ja).unwrap_or_default().to_string(),
-        message: d.message.clone(),
+        message: d.message.to_string(),
         at: format!("{}:{}:{}", d.file, d.line, d.column),
     }
 }

@@ -36,8 +36,10 @@
 //! days). Expired flows are not compiled, so no guardrail looks at them.
 
 use crate::diagnostic::{Diagnostic, Position, Severity};
+use crate::messages::{Arg, Text};
 use crate::model::{Endpoint, Flow, Host, IntraZone, NetworkModel, Policy, Zone, ZoneRole};
 use crate::ports::PortSpec;
+use crate::t;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The largest named group that still counts as "small" on a My Number flow. 要件シート No.2 ①
@@ -292,24 +294,32 @@ fn internet_side(c: Class) -> bool {
     matches!(c, Class::Internet | Class::External)
 }
 
-fn side_name(c: Class) -> &'static str {
+fn side_name(c: Class) -> Text {
     match c {
-        Class::Internet => "internet-connected",
-        Class::External => "external (Internet)",
-        Class::Mynumber => "My Number",
-        Class::Critical => "critical",
-        Class::Lgwan => "LGWAN",
-        Class::Other => "generic",
+        Class::Internet => t!(SIDE_INTERNET),
+        Class::External => t!(SIDE_EXTERNAL),
+        Class::Mynumber => t!(SIDE_MYNUMBER),
+        Class::Critical => t!(SIDE_CRITICAL),
+        Class::Lgwan => t!(SIDE_LGWAN),
+        Class::Other => t!(SIDE_OTHER),
+    }
+}
+
+/// `purpose` or `purpose and approved_by`.
+fn and_list(items: &[&str]) -> Arg {
+    match items {
+        [a, b] => Arg::from(t!(PHRASE_AND, a = *a, b = *b)),
+        _ => Arg::Plain(items.join(", ")),
     }
 }
 
 /// How wide a flow end is, for G011/G012.
-fn width(p: &Policy, e: &Endpoint) -> Option<String> {
+fn width(p: &Policy, e: &Endpoint) -> Option<Text> {
     match e {
-        Endpoint::Zone(z) => Some(format!("the whole zone {z}")),
+        Endpoint::Zone(z) => Some(t!(PHRASE_WHOLE_ZONE, zone = z)),
         Endpoint::Group(g) => {
             let n = p.groups.get(g).map(|g| g.hosts.len()).unwrap_or(0);
-            (n > SMALL_GROUP).then(|| format!("group {g} of {n} hosts (more than {SMALL_GROUP})"))
+            (n > SMALL_GROUP).then(|| t!(PHRASE_BIG_GROUP, group = g, n = n, max = SMALL_GROUP))
         }
         Endpoint::Host(_) | Endpoint::Gateway => None,
     }
@@ -349,23 +359,42 @@ pub fn covered(s: &PortSpec, declared: &[PortSpec]) -> bool {
     need > hi
 }
 
-fn spec_list(specs: &[PortSpec]) -> String {
+fn spec_list(specs: &[PortSpec]) -> Arg {
     if specs.is_empty() {
-        return "no ports".into();
+        return Arg::from(t!(PHRASE_NO_PORTS));
     }
-    specs
-        .iter()
-        .map(|s| s.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+    Arg::Plain(
+        specs
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
 }
 
 /// `zone a` or `zones a, b`.
-fn zones_text(zones: &[&str]) -> String {
-    format!(
-        "zone{} {}",
-        if zones.len() == 1 { "" } else { "s" },
-        zones.join(", ")
+fn zones_text(zones: &[&str]) -> Text {
+    if zones.len() == 1 {
+        t!(PHRASE_ONE_ZONE, zones = zones.join(", "))
+    } else {
+        t!(PHRASE_ZONES, zones = zones.join(", "))
+    }
+}
+
+/// `h1 declares tcp/25; h2 declares tcp/25`.
+fn declared_ports(hosts: &[&Host]) -> Arg {
+    Arg::Join(
+        hosts
+            .iter()
+            .map(|h| {
+                Arg::from(t!(
+                    PHRASE_DECLARES,
+                    host = &h.name,
+                    ports = spec_list(&h.ports)
+                ))
+            })
+            .collect(),
+        "; ",
     )
 }
 
@@ -435,7 +464,7 @@ struct Guard<'a> {
 }
 
 impl<'a> Guard<'a> {
-    fn emit(&mut self, code: &'static str, sev: Severity, at: Position, msg: String, hint: String) {
+    fn emit(&mut self, code: &'static str, sev: Severity, at: Position, msg: Text, hint: Text) {
         self.out.push(Diagnostic {
             code,
             severity: sev,
@@ -452,12 +481,10 @@ impl<'a> Guard<'a> {
     }
 
     /// `My Number zone mynumber`, or `zone dispatch (isolation = "mynumber-like")`.
-    fn mn_zone_text(&self, zone: &str) -> String {
+    fn mn_zone_text(&self, zone: &str) -> Text {
         match self.p.zones.get(zone) {
-            Some(z) if z.role != Some(ZoneRole::Mynumber) => {
-                format!("zone {zone} (isolation = \"mynumber-like\")")
-            }
-            _ => format!("My Number zone {zone}"),
+            Some(z) if z.role != Some(ZoneRole::Mynumber) => t!(PHRASE_MN_LIKE_ZONE, zone = zone),
+            _ => t!(PHRASE_MN_ZONE, zone = zone),
         }
     }
 
@@ -498,17 +525,15 @@ impl<'a> Guard<'a> {
         .collect();
         if !missing.is_empty() {
             let (msg, hint) = if present.is_empty() {
-                (
-                    format!("profile \"three-tier\", but no zone has a role (mynumber, lgwan, internet, external): only the approval guardrails can apply {CITE_MODEL}"),
-                    "set role = \"mynumber\" | \"lgwan\" | \"internet\" | \"external\" on the zones, or profile = \"none\" for generic zoning".to_string(),
-                )
+                (t!(G070_NO_ROLES, cite = CITE_MODEL), t!(G070_NO_ROLES_HINT))
             } else {
                 (
-                    format!(
-                        "profile \"three-tier\", but no zone has role {} {CITE_MODEL}",
-                        missing.join(", ")
+                    t!(
+                        G070_MISSING_ROLES,
+                        roles = missing.join(", "),
+                        cite = CITE_MODEL
                     ),
-                    "fine when the organisation has no such domain (a small union may have no My Number zone); otherwise set the role on its zone".to_string(),
+                    t!(G070_MISSING_ROLES_HINT),
                 )
             };
             self.emit("G070", Severity::Warning, p.positions.policy, msg, hint);
@@ -524,12 +549,18 @@ impl<'a> Guard<'a> {
                     "G071",
                     Severity::Error,
                     z.at,
-                    format!(
-                        "zone {} is on the internet side (role {}) and declares isolation = \"{iso}\", which contradict each other {CITE_MODEL}",
-                        z.name,
-                        if z.role == Some(ZoneRole::Internet) { "internet" } else { "external" }
+                    t!(
+                        G071,
+                        zone = &z.name,
+                        role = if z.role == Some(ZoneRole::Internet) {
+                            "internet"
+                        } else {
+                            "external"
+                        },
+                        isolation = iso,
+                        cite = CITE_MODEL
                     ),
-                    "an internet-connected or external zone cannot be isolated: remove isolation, or the role".into(),
+                    t!(G071_HINT),
                 );
             }
         }
@@ -559,21 +590,22 @@ impl<'a> Guard<'a> {
         }
         if !missing.is_empty() {
             let place = |z: Option<&str>| match z {
-                Some(z) => format!("zone {z}"),
-                None => "the gateway".to_string(),
+                Some(z) => t!(PHRASE_ZONE, zone = z),
+                None => t!(PHRASE_THE_GATEWAY),
             };
             self.emit(
                 "G020",
                 Severity::Error,
                 f.at.id,
-                format!(
-                    "flow {} crosses from {} to {} without {} {CITE_NEED}",
-                    f.id,
-                    place(fz),
-                    place(tz),
-                    missing.join(" and ")
+                t!(
+                    G020,
+                    id = &f.id,
+                    from = place(fz),
+                    to = place(tz),
+                    missing = and_list(&missing),
+                    cite = CITE_NEED
                 ),
-                "add purpose = \"...\" (the business reason) and approved_by = \"...\" (who approved it)".into(),
+                t!(G020_HINT),
             );
         }
 
@@ -587,14 +619,15 @@ impl<'a> Guard<'a> {
                         "G001",
                         Severity::Error,
                         f.at.id,
-                        format!(
-                            "flow {} connects {} with {} zone {}: the My Number domain is cut off from the internet side {CITE_MN_CUT}",
-                            f.id,
-                            self.mn_zone_text(mn.unwrap_or_default()),
-                            side_name(oc),
-                            other.unwrap_or_default()
+                        t!(
+                            G001,
+                            id = &f.id,
+                            mn = self.mn_zone_text(mn.unwrap_or_default()),
+                            side = side_name(oc),
+                            other = other.unwrap_or_default(),
+                            cite = CITE_MN_CUT
                         ),
-                        "remove this flow; internet-originated data may reach the My Number domain only as 特定通信 approved by the State (e.g. eLTAX), never over a route from the internet side".into(),
+                        t!(G001_HINT),
                     );
                     forbidden = true;
                     break;
@@ -618,13 +651,14 @@ impl<'a> Guard<'a> {
                     "G010",
                     Severity::Error,
                     f.at.ports,
-                    format!(
-                        "flow {} on a My Number boundary allows {}: ports must be explicit (ranges of at most {} ports, named ICMP types) {CITE_PIN}",
-                        f.id,
-                        wide.join(", "),
-                        p.max_port_range
+                    t!(
+                        G010,
+                        id = &f.id,
+                        ports = wide.join(", "),
+                        max = p.max_port_range,
+                        cite = CITE_PIN
                     ),
-                    "list the exact ports the application uses, e.g. tcp/443; policy.max_port_range sets the widest range allowed".into(),
+                    t!(G010_HINT),
                 );
             }
             let screen = self.screen_transfer(f);
@@ -635,24 +669,28 @@ impl<'a> Guard<'a> {
                         "G011",
                         Severity::Error,
                         at,
-                        format!(
-                            "flow {}: its My Number-side end is {w}; the My Number side must be a single host or a group of at most {SMALL_GROUP} {CITE_PIN}",
-                            f.id
+                        t!(
+                            G011,
+                            id = &f.id,
+                            width = w,
+                            max = SMALL_GROUP,
+                            cite = CITE_PIN
                         ),
-                        "name the host (or a small group of hosts) that takes part in this 特定通信".into(),
+                        t!(G011_HINT),
                     );
                 } else if let Err(why) = &screen {
                     self.emit(
                         "G012",
                         Severity::Error,
                         at,
-                        format!(
-                            "flow {}: its other end is {w}; it must be a single host or a group of at most {SMALL_GROUP} {CITE_PIN}",
-                            f.id
+                        t!(
+                            G012,
+                            id = &f.id,
+                            width = w,
+                            max = SMALL_GROUP,
+                            cite = CITE_PIN
                         ),
-                        format!(
-                            "name the hosts; many LGWAN terminals may reach the My Number domain only by screen transfer {CITE_SCREEN}: {why}"
-                        ),
+                        t!(G012_HINT, cite = CITE_SCREEN, why = why),
                     );
                 }
             }
@@ -663,9 +701,9 @@ impl<'a> Guard<'a> {
         let sens_to = matches!(tc, Some(Class::Mynumber | Class::Critical));
         if (sens_from || sens_to) && !forbidden {
             let kind = if mn_from || mn_to {
-                "My Number"
+                t!(SIDE_MYNUMBER)
             } else {
-                "critical"
+                t!(SIDE_CRITICAL)
             };
             if f.l2_control.as_deref().is_none_or(|s| s.trim().is_empty()) {
                 for (end, at, sens) in [(&f.from, f.at.from, sens_from), (&f.to, f.at.to, sens_to)]
@@ -674,7 +712,7 @@ impl<'a> Guard<'a> {
                         continue;
                     }
                     let unpinned = match end {
-                        Endpoint::Zone(z) => Some(format!("zone {z} as a whole cannot be pinned")),
+                        Endpoint::Zone(z) => Some(t!(PHRASE_ZONE_UNPINNED, zone = z)),
                         _ => {
                             let hosts: Vec<&str> = p
                                 .endpoint_hosts(end)
@@ -683,30 +721,34 @@ impl<'a> Guard<'a> {
                                 .map(|h| h.name.as_str())
                                 .collect();
                             (!hosts.is_empty()).then(|| {
-                                format!(
-                                    "host{} {} {} no MAC pin",
-                                    if hosts.len() == 1 { "" } else { "s" },
-                                    join_names(hosts.iter().copied()),
-                                    if hosts.len() == 1 { "has" } else { "have" }
-                                )
+                                let names = join_names(hosts.iter().copied());
+                                if hosts.len() == 1 {
+                                    t!(PHRASE_HOST_UNPINNED, hosts = names)
+                                } else {
+                                    t!(PHRASE_HOSTS_UNPINNED, hosts = names)
+                                }
                             })
                         }
                     };
                     if let Some(what) = unpinned {
                         let (sev, strict) = if p.strict_mac {
-                            (Severity::Error, " (policy.strict_mac = true)")
+                            (Severity::Error, Arg::from(t!(PHRASE_STRICT_MAC)))
                         } else {
-                            (Severity::Warning, "")
+                            (Severity::Warning, Arg::Plain(String::new()))
                         };
                         self.emit(
                             "G013",
                             sev,
                             at,
-                            format!(
-                                "flow {} crosses a {kind} boundary, but {what} and the flow states no l2_control{strict} {CITE_L2}",
-                                f.id
+                            t!(
+                                G013,
+                                id = &f.id,
+                                kind = kind.clone(),
+                                what = what,
+                                strict = strict,
+                                cite = CITE_L2
                             ),
-                            "add mac = \"...\" to the host (enforced on the gateway interface where it is adjacent), or state where the path is pinned instead: l2_control = \"port-security\" or \"802.1x\"".into(),
+                            t!(G013_HINT),
                         );
                     }
                 }
@@ -717,12 +759,14 @@ impl<'a> Guard<'a> {
                     "G021",
                     Severity::Error,
                     f.at.id,
-                    format!(
-                        "flow {} touches {kind} zone {} but has no expires {CITE_NEED}",
-                        f.id,
-                        z.unwrap_or_default()
+                    t!(
+                        G021,
+                        id = &f.id,
+                        kind = kind,
+                        zone = z.unwrap_or_default(),
+                        cite = CITE_NEED
                     ),
-                    "add expires = \"YYYY-MM-DD\" (inclusive) so the flow is reviewed and renewed; past it the flow is not compiled".into(),
+                    t!(G021_HINT),
                 );
             }
         }
@@ -740,11 +784,8 @@ impl<'a> Guard<'a> {
                         "G030",
                         Severity::Error,
                         at,
-                        format!(
-                            "flow {} between LGWAN and the internet-connected zone names the whole zone {z}: both ends must be hosts or groups {CITE_SANITISE}",
-                            f.id
-                        ),
-                        "name the sanitising host (mail-relay, screen-transfer, file-sanitizer, update-relay) and the hosts or group it serves".into(),
+                        t!(G030, id = &f.id, zone = z, cite = CITE_SANITISE),
+                        t!(G030_HINT),
                     );
                 }
             }
@@ -758,13 +799,14 @@ impl<'a> Guard<'a> {
                         "G031",
                         Severity::Error,
                         f.at.id,
-                        format!(
-                            "flow {} connects LGWAN and the internet-connected zone terminal to terminal: neither {} nor {} is a sanitising host {CITE_SANITISE}",
-                            f.id,
-                            f.from.name(),
-                            f.to.name()
+                        t!(
+                            G031,
+                            id = &f.id,
+                            from = f.from.name(),
+                            to = f.to.name(),
+                            cite = CITE_SANITISE
                         ),
-                        "route it through a host with role = \"mail-relay\", \"screen-transfer\", \"file-sanitizer\" or \"update-relay\", and declare that host's ports".into(),
+                        t!(G031_HINT),
                     );
                 }
             } else if sanitisers
@@ -773,21 +815,19 @@ impl<'a> Guard<'a> {
             {
                 let hosts = &sanitisers[0];
                 let missing = Self::undeclared(f, hosts);
-                let serves: Vec<String> = hosts
-                    .iter()
-                    .map(|h| format!("{} declares {}", h.name, spec_list(&h.ports)))
-                    .collect();
+                let serves = declared_ports(hosts);
                 self.emit(
                     "G032",
                     Severity::Error,
                     f.at.ports,
-                    format!(
-                        "flow {} uses {} outside the sanitiser's declared ports ({}) {CITE_SANITISE}",
-                        f.id,
-                        spec_list(&missing),
-                        serves.join("; ")
+                    t!(
+                        G032,
+                        id = &f.id,
+                        ports = spec_list(&missing),
+                        serves = serves,
+                        cite = CITE_SANITISE
                     ),
-                    "limit the flow to the ports the sanitising host serves, or add the port to its ports = [...] if its role really serves it".into(),
+                    t!(G032_HINT),
                 );
             }
         }
@@ -805,19 +845,22 @@ impl<'a> Guard<'a> {
                     "G040",
                     Severity::Error,
                     f.at.id,
-                    format!(
-                        "flow {} connects LGWAN zone {} with the Internet zone {}, which only network_model = \"alpha-prime\" allows (this policy is \"{model}\") {CITE_ALPHA_PRIME}",
-                        f.id,
-                        if fc == Some(Class::Lgwan) { fz } else { tz }.unwrap_or_default(),
-                        if fc == Some(Class::Lgwan) { tz } else { fz }.unwrap_or_default(),
+                    t!(
+                        G040,
+                        id = &f.id,
+                        lgwan = if fc == Some(Class::Lgwan) { fz } else { tz }.unwrap_or_default(),
+                        internet =
+                            if fc == Some(Class::Lgwan) { tz } else { fz }.unwrap_or_default(),
+                        model = model,
+                        cite = CITE_ALPHA_PRIME
                     ),
-                    "LGWAN reaches the Internet only through the internet-connected zone's sanitisers; for α′ local breakout set network_model = \"alpha-prime\" and name the cloud-service hosts".into(),
+                    t!(G040_HINT),
                 );
             } else {
                 let why = if fc != Some(Class::Lgwan) {
-                    Some("the connection is opened from the Internet side".to_string())
+                    Some(t!(WHY_FROM_INTERNET_SIDE))
                 } else if let Endpoint::Zone(z) = &f.to {
-                    Some(format!("its destination is the whole zone {z}"))
+                    Some(t!(WHY_WHOLE_ZONE_DESTINATION, zone = z))
                 } else {
                     let plain: Vec<&str> = p
                         .endpoint_hosts(&f.to)
@@ -826,18 +869,15 @@ impl<'a> Guard<'a> {
                         .map(|h| h.name.as_str())
                         .collect();
                     (!plain.is_empty())
-                        .then(|| format!("{} has no role = \"cloud-service\"", join_names(plain)))
+                        .then(|| t!(WHY_NOT_CLOUD_SERVICE, hosts = join_names(plain)))
                 };
                 if let Some(why) = why {
                     self.emit(
                         "G041",
                         Severity::Error,
                         f.at.to,
-                        format!(
-                            "flow {}: under alpha-prime, LGWAN may open connections to the Internet only to hosts or groups with role = \"cloud-service\"; {why} {CITE_ALPHA_PRIME}",
-                            f.id
-                        ),
-                        "declare each cloud service's addresses as a host with role = \"cloud-service\" in the external zone and make it the flow's `to`".into(),
+                        t!(G041, id = &f.id, why = why, cite = CITE_ALPHA_PRIME),
+                        t!(G041_HINT),
                     );
                 }
             }
@@ -857,20 +897,16 @@ impl<'a> Guard<'a> {
                 .filter_map(|e| self.sanitiser_hosts(e))
                 .collect();
             let why = if relays.is_empty() {
-                Some("neither end is a host with a relay role".to_string())
+                Some(t!(WHY_NO_RELAY))
             } else if relays
                 .iter()
                 .all(|hosts| !Self::undeclared(f, hosts).is_empty())
             {
                 let missing = Self::undeclared(f, &relays[0]);
-                let serves: Vec<String> = relays[0]
-                    .iter()
-                    .map(|h| format!("{} declares {}", h.name, spec_list(&h.ports)))
-                    .collect();
-                Some(format!(
-                    "it uses {}, outside the relay's declared ports ({})",
-                    spec_list(&missing),
-                    serves.join("; ")
+                Some(t!(
+                    WHY_RELAY_PORTS,
+                    ports = spec_list(&missing),
+                    serves = declared_ports(&relays[0])
                 ))
             } else {
                 None
@@ -880,14 +916,19 @@ impl<'a> Guard<'a> {
                     "G060",
                     Severity::Error,
                     f.at.id,
-                    format!(
-                        "flow {} connects critical zone {} with {} zone {} not through a declared relay: {why} {CITE_PIN}",
-                        f.id,
-                        c.unwrap_or_default(),
-                        oc.map(side_name).unwrap_or_default(),
-                        o.unwrap_or_default()
+                    t!(
+                        G060,
+                        id = &f.id,
+                        zone = c.unwrap_or_default(),
+                        side = oc
+                            .map(side_name)
+                            .map(Arg::from)
+                            .unwrap_or(Arg::Plain(String::new())),
+                        other = o.unwrap_or_default(),
+                        why = why,
+                        cite = CITE_PIN
                     ),
-                    "pass internet feeds (e.g. Net119) through a host with role = \"file-sanitizer\", \"mail-relay\", \"screen-transfer\" or \"update-relay\", on the ports it declares".into(),
+                    t!(G060_HINT),
                 );
             }
         }
@@ -899,13 +940,14 @@ impl<'a> Guard<'a> {
                     "G050",
                     Severity::Error,
                     f.at.from,
-                    format!(
-                        "flow {} lets the {} zone {} reach the gateway itself {CITE_SPLIT}",
-                        f.id,
-                        side_name(c),
-                        fz.unwrap_or_default()
+                    t!(
+                        G050,
+                        id = &f.id,
+                        side = side_name(c),
+                        zone = fz.unwrap_or_default(),
+                        cite = CITE_SPLIT
                     ),
-                    "manage the gateway from a host in LGWAN or a management zone; the gateway enforces the My Number boundary and must not be reachable from the internet side".into(),
+                    t!(G050_HINT),
                 );
             }
         }
@@ -932,31 +974,33 @@ impl<'a> Guard<'a> {
                             "G090",
                             Severity::Warning,
                             f.at.id,
-                            format!(
-                                "flow {} is a declared exception to G052 (gateway {} opens connections into {} zone {}): {} (approved by {}, until {}) {CITE_NEED}",
-                                f.id,
-                                join_names(gws.iter().copied()),
-                                side_name(c),
-                                tz.unwrap_or_default(),
-                                f.exception.as_deref().unwrap_or_default(),
-                                f.approved_by.as_deref().unwrap_or_default(),
-                                f.expires.map(|d| d.to_string()).unwrap_or_default()
+                            t!(
+                                G090,
+                                id = &f.id,
+                                gateways = join_names(gws.iter().copied()),
+                                side = side_name(c),
+                                zone = tz.unwrap_or_default(),
+                                reason = f.exception.as_deref().unwrap_or_default(),
+                                approver = f.approved_by.as_deref().unwrap_or_default(),
+                                until = f.expires.map(|d| d.to_string()).unwrap_or_default(),
+                                cite = CITE_NEED
                             ),
-                            "exceptions are listed in every report; renew or remove it before it expires".into(),
+                            t!(G090_HINT),
                         );
                     } else {
                         self.emit(
                             "G052",
                             Severity::Error,
                             f.at.to,
-                            format!(
-                                "flow {} lets gateway {}, which has an interface in the My Number domain, open connections into {} zone {} {CITE_MN_CHAIN}",
-                                f.id,
-                                join_names(gws.iter().copied()),
-                                side_name(c),
-                                tz.unwrap_or_default()
+                            t!(
+                                G052,
+                                id = &f.id,
+                                gateways = join_names(gws.iter().copied()),
+                                side = side_name(c),
+                                zone = tz.unwrap_or_default(),
+                                cite = CITE_MN_CHAIN
                             ),
-                            "send alerts, time and name lookups to LGWAN-side hosts; if it cannot be avoided, declare exception = \"reason\" with approved_by and expires".into(),
+                            t!(G052_HINT),
                         );
                     }
                 }
@@ -977,23 +1021,27 @@ impl<'a> Guard<'a> {
                     "G091",
                     Severity::Error,
                     f.at.id,
-                    format!(
-                        "flow {} declares the exception {reason:?} without {} {CITE_NEED}",
-                        f.id,
-                        lacks.join(" and ")
+                    t!(
+                        G091,
+                        id = &f.id,
+                        reason = format!("{reason:?}"),
+                        missing = and_list(&lacks),
+                        cite = CITE_NEED
                     ),
-                    "an exception needs approved_by (who accepted the risk) and expires (when it is reviewed)".into(),
+                    t!(G091_HINT),
                 );
             } else if !excused {
                 self.emit(
                     "G092",
                     Severity::Warning,
                     f.at.id,
-                    format!(
-                        "flow {} declares the exception {reason:?}, but no guardrail that accepts exceptions applies to it; it has no effect {CITE_NEED}",
-                        f.id
+                    t!(
+                        G092,
+                        id = &f.id,
+                        reason = format!("{reason:?}"),
+                        cite = CITE_NEED
                     ),
-                    "only G052 (the gateway's own connections into the internet side) can be excepted; remove exception = ...".into(),
+                    t!(G092_HINT),
                 );
             }
         }
@@ -1002,28 +1050,25 @@ impl<'a> Guard<'a> {
     /// The R7.3 screen-transfer case: LGWAN terminals to a declared screen-transfer host in the
     /// My Number zone, on that host's declared ports, opened from the LGWAN side. Err says why
     /// a flow is not that case.
-    fn screen_transfer(&self, f: &Flow) -> Result<(), String> {
+    fn screen_transfer(&self, f: &Flow) -> Result<(), Text> {
         let p = self.p;
         let Endpoint::Host(h) = &f.to else {
-            return Err(format!(
-                "the flow's destination must be a screen-transfer host in the My Number zone, not {}",
-                f.to.name()
-            ));
+            return Err(t!(WHY_ST_NOT_HOST_DEST, to = f.to.name()));
         };
         let Some(host) = p.hosts.get(h) else {
-            return Err(format!("{h} is not a host"));
+            return Err(t!(WHY_ST_NOT_A_HOST, host = h));
         };
         if host.role != Some(crate::model::HostRole::ScreenTransfer) {
-            return Err(format!("{h} has no role = \"screen-transfer\""));
+            return Err(t!(WHY_ST_NO_ROLE, host = h));
         }
         if self.zone_class(Some(&host.zone)) != Some(Class::Mynumber) {
-            return Err(format!("{h} is not in a My Number zone"));
+            return Err(t!(WHY_ST_NOT_MN, host = h));
         }
         if self.zone_class(f.from_zone.as_deref()) != Some(Class::Lgwan) {
-            return Err("the connection must be opened from the LGWAN side".into());
+            return Err(t!(WHY_ST_NOT_FROM_LGWAN));
         }
         if host.ports.is_empty() {
-            return Err(format!("{h} declares no ports = [...]"));
+            return Err(t!(WHY_ST_NO_PORTS, host = h));
         }
         let missing: Vec<PortSpec> = f
             .specs
@@ -1032,10 +1077,11 @@ impl<'a> Guard<'a> {
             .copied()
             .collect();
         if !missing.is_empty() {
-            return Err(format!(
-                "{h} declares {} and the flow uses {}",
-                spec_list(&host.ports),
-                spec_list(&missing)
+            return Err(t!(
+                WHY_ST_PORTS,
+                host = h,
+                declared = spec_list(&host.ports),
+                used = spec_list(&missing)
             ));
         }
         Ok(())
@@ -1068,13 +1114,14 @@ impl<'a> Guard<'a> {
                     "G051",
                     Severity::Error,
                     g.at,
-                    format!(
-                        "gateway {} joins My Number {} and internet-side {} but declares no management flow (to = \"gateway\") {CITE_PIN}",
-                        g.name,
-                        zones_text(&mn),
-                        zones_text(&inet)
+                    t!(
+                        G051,
+                        gateway = &g.name,
+                        mn = zones_text(&mn),
+                        inet = zones_text(&inet),
+                        cite = CITE_PIN
                     ),
-                    "declare the management path, e.g. a flow from the administrator's host in LGWAN to \"gateway\" with ssh; without one the gateway accepts no management connection".into(),
+                    t!(G051_HINT),
                 );
             }
         }
@@ -1351,7 +1398,10 @@ impl<'a> Guard<'a> {
                 Endpoint::Zone(z) => format!("zone {z}"),
                 other => other.name().to_string(),
             };
-            let side = ic.map(side_name).unwrap_or_default();
+            let side = ic
+                .map(side_name)
+                .map(Arg::from)
+                .unwrap_or(Arg::Plain(String::new()));
             if let Some(t) = find(&g1, &d1) {
                 let chain = Chain {
                     text: format!(
@@ -1365,11 +1415,14 @@ impl<'a> Guard<'a> {
                     "G002",
                     Severity::Error,
                     f.at.id,
-                    format!(
-                        "flows join the My Number domain with the {side} side through {}: {} {CITE_MN_CHAIN}",
-                        chain.via, chain.text
+                    t!(
+                        G002,
+                        side = side.clone(),
+                        via = chain.via,
+                        path = chain.text,
+                        cite = CITE_MN_CHAIN
                     ),
-                    "a host that exchanges data with the My Number domain, in either direction, must not exchange data with the internet side: remove one of these flows, or reach the My Number domain only by screen transfer to a declared screen-transfer host".into(),
+                    t!(G002_HINT),
                 );
             } else if let Some((g2, d2, p2)) = &pass2 {
                 if let Some(t) = find(g2, d2) {
@@ -1393,11 +1446,15 @@ impl<'a> Guard<'a> {
                         "G003",
                         Severity::Warning,
                         f.at.id,
-                        format!(
-                            "zone {zone} joins the My Number domain with the {side} side through intra-zone traffic, which gateway {} accepts between the zone's interfaces: {path} {CITE_MN_CHAIN}",
-                            join_names(gws)
+                        t!(
+                            G003,
+                            zone = &zone,
+                            side = side.clone(),
+                            gateways = join_names(gws),
+                            path = path,
+                            cite = CITE_MN_CHAIN
                         ),
-                        "set intra_zone = \"drop\" and declare the intra-zone flows the zone needs, or put the hosts that talk to the My Number domain in a zone of their own".into(),
+                        t!(G003_HINT),
                     );
                 }
             }

@@ -440,8 +440,8 @@ pub fn build(
             code: d.code.into(),
             severity: d.severity.to_string(),
             at: format!("{}:{}:{}", d.file, d.line, d.column),
-            message: d.message.clone(),
-            hint: d.hint.clone(),
+            message: d.message.to_string(),
+            hint: d.hint.as_ref().map(|h| h.to_string()),
         })
         .collect();
 

@@ -15,11 +15,13 @@
 use crate::date::Date;
 use crate::diagnostic::{Diagnostic, Diagnostics, Position, Severity, SourceMap};
 use crate::mark;
+use crate::messages::{Arg, Text};
 use crate::model::*;
 use crate::names;
 use crate::net::{self, Cidr, Family, NetError, Ownership};
 use crate::ports::{self, PortError, PortSpec};
 use crate::raw::{RawFile, S};
+use crate::t;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,8 +49,8 @@ pub fn validate_bytes(file: &str, bytes: &[u8], today: Option<Date>) -> Checked 
                         file: file.to_string(),
                         line: pos.line,
                         column: pos.column,
-                        message: "the file is not valid UTF-8".into(),
-                        hint: Some("save zones.toml as UTF-8 (Japanese text included)".into()),
+                        message: t!(E001_NOT_UTF8),
+                        hint: Some(t!(E001_NOT_UTF8_HINT)),
                     }],
                 },
             }
@@ -92,15 +94,15 @@ fn check(file: &str, source: &str, today: Option<Date>, keep_guardrail_errors: b
             let span = e.span().unwrap_or(0..0);
             let message = e.message().trim().to_string();
             let hint = if message.contains("unknown field") {
-                "check the spelling of the key; docs/zones-reference.md lists every key"
+                t!(E001_UNKNOWN_FIELD_HINT)
             } else if message.contains("invalid type") {
-                "check the value's type: text needs quotes, lists need [ ]"
+                t!(E001_INVALID_TYPE_HINT)
             } else if message.contains("duplicate key") {
-                "each key and table may appear once"
+                t!(E001_DUPLICATE_KEY_HINT)
             } else {
-                "fix the TOML syntax at this position"
+                t!(E001_SYNTAX_HINT)
             };
-            v.error("E001", span.start, message, hint);
+            v.error("E001", span.start, t!(E001_TOML, detail = message), hint);
             return v.finish(None, false);
         }
     };
@@ -114,7 +116,7 @@ struct Validator {
 }
 
 impl Validator {
-    fn push(&mut self, sev: Severity, code: &'static str, offset: usize, msg: String, hint: &str) {
+    fn push(&mut self, sev: Severity, code: &'static str, offset: usize, msg: Text, hint: Text) {
         let pos = self.map.position(offset);
         self.items.push(Diagnostic {
             code,
@@ -123,17 +125,13 @@ impl Validator {
             line: pos.line,
             column: pos.column,
             message: msg,
-            hint: if hint.is_empty() {
-                None
-            } else {
-                Some(hint.to_string())
-            },
+            hint: Some(hint),
         });
     }
-    fn error(&mut self, code: &'static str, offset: usize, msg: String, hint: &str) {
+    fn error(&mut self, code: &'static str, offset: usize, msg: Text, hint: Text) {
         self.push(Severity::Error, code, offset, msg, hint);
     }
-    fn warn(&mut self, code: &'static str, offset: usize, msg: String, hint: &str) {
+    fn warn(&mut self, code: &'static str, offset: usize, msg: Text, hint: Text) {
         self.push(Severity::Warning, code, offset, msg, hint);
     }
     fn pos(&self, offset: usize) -> Position {
@@ -161,8 +159,8 @@ impl Validator {
             self.error(
                 "E023",
                 s.span().start,
-                format!("{field} holds control characters or is longer than 512 bytes"),
-                "use one line of plain text",
+                t!(E023_TEXT, field = field),
+                t!(E023_TEXT_HINT),
             );
         }
         Some(s.get_ref().clone())
@@ -174,14 +172,14 @@ impl Validator {
             Some(v) => self.error(
                 "E002",
                 v.span().start,
-                format!("unsupported zones.toml version {}", v.get_ref()),
-                "this zonegate reads version = 1",
+                t!(E002_VERSION_UNSUPPORTED, version = v.get_ref().to_string()),
+                t!(E002_VERSION_UNSUPPORTED_HINT),
             ),
             None => self.error(
                 "E002",
                 0,
-                "missing `version`".into(),
-                "start the file with `version = 1`",
+                t!(E002_VERSION_MISSING),
+                t!(E002_VERSION_MISSING_HINT),
             ),
         }
         let min_agent_version = raw.min_agent_version.as_ref().map(|m| {
@@ -189,8 +187,8 @@ impl Validator {
                 None => self.error(
                     "E002",
                     m.span().start,
-                    format!("min_agent_version {:?} is not MAJOR.MINOR[.PATCH]", m.get_ref()),
-                    "write for example min_agent_version = \"0.1\"",
+                    t!(E002_MIN_AGENT_SYNTAX, value = format!("{:?}", m.get_ref())),
+                    t!(E002_MIN_AGENT_SYNTAX_HINT),
                 ),
                 Some(want) => {
                     let have = parse_version(env!("CARGO_PKG_VERSION")).unwrap_or((0, 0, 0));
@@ -198,12 +196,12 @@ impl Validator {
                         self.error(
                             "E002",
                             m.span().start,
-                            format!(
-                                "this policy needs zonegate {} or newer; this is {}",
-                                m.get_ref(),
-                                env!("CARGO_PKG_VERSION")
+                            t!(
+                                E002_MIN_AGENT_NEWER,
+                                want = m.get_ref(),
+                                have = env!("CARGO_PKG_VERSION")
                             ),
-                            "upgrade zonegate on this machine and on every gateway before using this policy",
+                            t!(E002_MIN_AGENT_NEWER_HINT),
                         )
                     }
                 }
@@ -235,13 +233,8 @@ impl Validator {
                 file: self.map.file.clone(),
                 line: at.line,
                 column: at.column,
-                message: format!(
-                    "the connection mark of flow {} collides with another flow; re-hashed ({} attempts)",
-                    flow.id, attempts
-                ),
-                hint: Some(
-                    "harmless: marks stay stable; renaming the flow id avoids the re-hash".into(),
-                ),
+                message: t!(W003_MARK, id = &flow.id, attempts = attempts),
+                hint: Some(t!(W003_MARK_HINT)),
             });
         });
 
@@ -284,12 +277,7 @@ impl Validator {
 
     fn policy_settings(&mut self, raw: &RawFile) -> Option<Settings> {
         let Some(p) = &raw.policy else {
-            self.error(
-                "E020",
-                0,
-                "missing [policy] table".into(),
-                "add [policy] with at least name = \"...\"",
-            );
+            self.error("E020", 0, t!(E020_NO_POLICY), t!(E020_NO_POLICY_HINT));
             return None;
         };
         let at = p.span().start;
@@ -298,8 +286,8 @@ impl Validator {
             self.error(
                 "E020",
                 at,
-                "[policy] needs a name".into(),
-                "add name = \"your-organisation\"",
+                t!(E020_NO_POLICY_NAME),
+                t!(E020_NO_POLICY_NAME_HINT),
             );
             String::new()
         });
@@ -317,8 +305,8 @@ impl Validator {
                 self.error(
                     "E020",
                     off,
-                    format!("unknown profile {other:?}"),
-                    "use \"three-tier\" (三層の対策 guardrails) or \"none\"",
+                    t!(E020_PROFILE, value = format!("{other:?}")),
+                    t!(E020_PROFILE_HINT),
                 );
                 Profile::None
             }
@@ -336,8 +324,8 @@ impl Validator {
                 self.error(
                     "E020",
                     off,
-                    format!("unknown network_model {other:?}"),
-                    "use alpha, alpha-prime, beta or beta-prime",
+                    t!(E020_NETWORK_MODEL, value = format!("{other:?}")),
+                    t!(E020_NETWORK_MODEL_HINT),
                 );
                 NetworkModel::Alpha
             }
@@ -355,8 +343,8 @@ impl Validator {
                     self.error(
                         "E020",
                         tz.span().start,
-                        format!("{:?} is not a time zone name", tz.get_ref()),
-                        "use an IANA name such as \"Asia/Tokyo\"",
+                        t!(E020_TIMEZONE, value = format!("{:?}", tz.get_ref())),
+                        t!(E020_TIMEZONE_HINT),
                     );
                 }
                 tz.get_ref().clone()
@@ -373,8 +361,8 @@ impl Validator {
                 self.error(
                     "E020",
                     off,
-                    format!("intra_zone must be \"accept\" or \"drop\", not {other:?}"),
-                    "\"accept\" lets two interfaces of one zone talk; \"drop\" needs flows for that",
+                    t!(E020_INTRA_ZONE, value = format!("{other:?}")),
+                    t!(E020_INTRA_ZONE_HINT),
                 );
                 IntraZone::Accept
             }
@@ -393,8 +381,8 @@ impl Validator {
                     Err(_) => self.error(
                         "E020",
                         g.span().start,
-                        format!("log group {} is outside 0..=65535", g.get_ref()),
-                        "pick an NFLOG group number no other program on the gateway uses",
+                        t!(E020_LOG_GROUP, value = g.get_ref().to_string()),
+                        t!(E020_LOG_GROUP_HINT),
                     ),
                 }
             }
@@ -407,8 +395,8 @@ impl Validator {
                     None => self.error(
                         "E020",
                         r.span().start,
-                        format!("log rate {:?} is not N/second|minute|hour|day", r.get_ref()),
-                        "write for example rate = \"20/second\"",
+                        t!(E020_LOG_RATE, value = format!("{:?}", r.get_ref())),
+                        t!(E020_LOG_RATE_HINT),
                     ),
                 }
             }
@@ -418,8 +406,8 @@ impl Validator {
                     _ => self.error(
                         "E020",
                         b.span().start,
-                        format!("log burst {} is outside 1..=100000", b.get_ref()),
-                        "write for example burst = 50",
+                        t!(E020_LOG_BURST, value = b.get_ref().to_string()),
+                        t!(E020_LOG_BURST_HINT),
                     ),
                 }
             }
@@ -433,8 +421,8 @@ impl Validator {
                     self.error(
                         "E020",
                         m.span().start,
-                        format!("max_port_range {} is outside 1..=65535", m.get_ref()),
-                        "the default is 16",
+                        t!(E020_MAX_PORT_RANGE, value = m.get_ref().to_string()),
+                        t!(E020_MAX_PORT_RANGE_HINT),
                     );
                     16
                 }
@@ -476,8 +464,8 @@ impl Validator {
                 self.error(
                     "E003",
                     name.span().start,
-                    format!("zone name {zone_name:?} is not allowed"),
-                    "zone names start with a letter and use letters, digits and '_' (at most 24); they become nftables chain names",
+                    t!(E003_ZONE_NAME, name = format!("{zone_name:?}")),
+                    t!(E003_ZONE_NAME_HINT),
                 );
                 continue;
             }
@@ -491,8 +479,8 @@ impl Validator {
                     self.error(
                         "E020",
                         r.span().start,
-                        format!("unknown zone role {other:?}"),
-                        "use mynumber, lgwan, internet or external, or leave role out for a generic zone",
+                        t!(E020_ZONE_ROLE, value = format!("{other:?}")),
+                        t!(E020_ZONE_ROLE_HINT),
                     );
                     None
                 }
@@ -507,8 +495,8 @@ impl Validator {
                         self.error(
                             "E020",
                             r.span().start,
-                            format!("unknown isolation {other:?}"),
-                            "use \"mynumber-like\" or \"critical\"",
+                            t!(E020_ISOLATION, value = format!("{other:?}")),
+                            t!(E020_ISOLATION_HINT),
                         );
                         None
                     }
@@ -519,8 +507,8 @@ impl Validator {
                 self.error(
                     "E006",
                     z.span().start,
-                    format!("zone {zone_name} has no networks"),
-                    "add networks = [\"10.10.0.0/24\"] (IPv4 and/or IPv6)",
+                    t!(E006_NO_NETWORKS, zone = &zone_name),
+                    t!(E006_NO_NETWORKS_HINT),
                 );
             }
             for n in &zr.networks {
@@ -531,16 +519,25 @@ impl Validator {
                                 self.warn(
                                     "W006",
                                     n.span().start,
-                                    format!("network {c} is listed twice in zone {zone_name}"),
-                                    "remove the duplicate",
+                                    t!(
+                                        W006_NETWORK_TWICE,
+                                        network = c.to_string(),
+                                        zone = &zone_name
+                                    ),
+                                    t!(W006_NETWORK_TWICE_HINT),
                                 );
                                 continue;
                             }
                             self.error(
                                 "E007",
                                 n.span().start,
-                                format!("network {c} is in zone {other} and zone {zone_name}"),
-                                "a network belongs to one zone; a more specific network inside it may belong to another",
+                                t!(
+                                    E007_NETWORK_TWO_ZONES,
+                                    network = c.to_string(),
+                                    other = other.to_string(),
+                                    zone = &zone_name
+                                ),
+                                t!(E007_NETWORK_TWO_ZONES_HINT),
                             );
                             continue;
                         }
@@ -584,8 +581,8 @@ impl Validator {
                     self.error(
                         "E008",
                         a.span().start,
-                        format!("{:?} is not an IPv4 or IPv6 address", a.get_ref()),
-                        "write a router's literal address such as \"10.10.0.254\" (names are not resolved; no prefix here)",
+                        t!(E008_NOT_ADDRESS, value = format!("{:?}", a.get_ref())),
+                        t!(E008_ROUTER_HINT),
                     );
                     continue;
                 };
@@ -595,16 +592,19 @@ impl Validator {
                         "E009",
                         a.span().start,
                         match owner {
-                            Some(owner) => format!(
-                                "router {addr} of zone {} lies in zone {owner}",
-                                zone.name
+                            Some(owner) => t!(
+                                E009_ROUTER_OTHER_ZONE,
+                                addr = addr.to_string(),
+                                zone = &zone.name,
+                                owner = owner.to_string()
                             ),
-                            None => format!(
-                                "router {addr} is outside every network of zone {}",
-                                zone.name
+                            None => t!(
+                                E009_ROUTER_OUTSIDE,
+                                addr = addr.to_string(),
+                                zone = &zone.name
                             ),
                         },
-                        "list a router under the zone whose network holds its address (the most specific network wins)",
+                        t!(E009_ROUTER_HINT),
                     ),
                 }
             }
@@ -614,21 +614,19 @@ impl Validator {
     }
 
     fn bad_network(&mut self, n: &S<String>, e: NetError) {
+        let value = format!("{:?}", n.get_ref());
         let (msg, hint) = match e {
             NetError::BadAddress => (
-                format!("{:?} is not an IPv4 or IPv6 network", n.get_ref()),
-                "write a literal network such as \"10.10.0.0/24\" or \"fd00:10::/64\" (names are not resolved)".to_string(),
+                t!(E006_NOT_NETWORK, value = value),
+                t!(E006_NOT_NETWORK_HINT),
             ),
-            NetError::BadPrefix => (
-                format!("{:?} has an invalid prefix length", n.get_ref()),
-                "the prefix is 0..=32 for IPv4 and 0..=128 for IPv6".to_string(),
-            ),
+            NetError::BadPrefix => (t!(E006_PREFIX, value = value), t!(E006_PREFIX_HINT)),
             NetError::HostBits(canon) => (
-                format!("{:?} has host bits set", n.get_ref()),
-                format!("did you mean \"{canon}\"?"),
+                t!(E006_HOST_BITS, value = value),
+                t!(E006_HOST_BITS_HINT, canonical = canon.to_string()),
             ),
         };
-        self.error("E006", n.span().start, msg, &hint);
+        self.error("E006", n.span().start, msg, hint);
     }
 
     fn hosts(
@@ -646,8 +644,8 @@ impl Validator {
                 self.error(
                     "E003",
                     name.span().start,
-                    format!("host name {host_name:?} is not allowed"),
-                    "names start with a letter or digit and use letters, digits, '.', '_' and '-' (at most 64)",
+                    t!(E003_HOST_NAME, name = format!("{host_name:?}")),
+                    t!(E003_NAME_HINT),
                 );
                 continue;
             }
@@ -656,8 +654,8 @@ impl Validator {
                 self.error(
                     "E020",
                     h.span().start,
-                    format!("host {host_name} has no zone"),
-                    "add zone = \"<zone name>\"",
+                    t!(E020_HOST_NO_ZONE, host = &host_name),
+                    t!(E020_HOST_NO_ZONE_HINT),
                 );
                 continue;
             };
@@ -669,8 +667,8 @@ impl Validator {
                 self.error(
                     "E008",
                     h.span().start,
-                    format!("host {host_name} has no addresses"),
-                    "add addresses = [\"10.10.0.5\"]",
+                    t!(E008_NO_ADDRESSES, host = &host_name),
+                    t!(E008_NO_ADDRESSES_HINT),
                 );
             }
             let mut addresses = Vec::new();
@@ -682,20 +680,25 @@ impl Validator {
                             Some(owner) => self.error(
                                 "E009",
                                 a.span().start,
-                                format!(
-                                    "address {addr} of host {host_name} lies in zone {owner}, not in zone {}",
-                                    zone.get_ref()
+                                t!(
+                                    E009_HOST_OTHER_ZONE,
+                                    addr = addr.to_string(),
+                                    host = &host_name,
+                                    owner = owner.to_string(),
+                                    zone = zone.get_ref()
                                 ),
-                                "fix the address, or move the host to the zone whose network holds it (the most specific network wins)",
+                                t!(E009_HOST_OTHER_ZONE_HINT),
                             ),
                             None => self.error(
                                 "E009",
                                 a.span().start,
-                                format!(
-                                    "address {addr} of host {host_name} is outside every network of zone {}",
-                                    zone.get_ref()
+                                t!(
+                                    E009_HOST_OUTSIDE,
+                                    addr = addr.to_string(),
+                                    host = &host_name,
+                                    zone = zone.get_ref()
                                 ),
-                                "add the host's network to the zone's networks, or fix the address",
+                                t!(E009_HOST_OUTSIDE_HINT),
                             ),
                         }
                         addresses.push(addr);
@@ -703,8 +706,8 @@ impl Validator {
                     Err(_) => self.error(
                         "E008",
                         a.span().start,
-                        format!("{:?} is not an IPv4 or IPv6 address", a.get_ref()),
-                        "write a literal address such as \"10.10.0.5\" (names are not resolved; no prefix here)",
+                        t!(E008_NOT_ADDRESS, value = format!("{:?}", a.get_ref())),
+                        t!(E008_HOST_HINT),
                     ),
                 }
             }
@@ -716,8 +719,8 @@ impl Validator {
                     self.error(
                         "E010",
                         m.span().start,
-                        format!("{:?} is not a MAC address", m.get_ref()),
-                        "write six hex bytes separated by ':' such as \"52:54:00:aa:00:10\"",
+                        t!(E010_NOT_MAC, value = format!("{:?}", m.get_ref())),
+                        t!(E010_NOT_MAC_HINT),
                     );
                     None
                 }
@@ -732,8 +735,8 @@ impl Validator {
                     self.error(
                         "E020",
                         r.span().start,
-                        format!("unknown host role {other:?}"),
-                        "use mail-relay, screen-transfer, file-sanitizer, update-relay or cloud-service",
+                        t!(E020_HOST_ROLE, value = format!("{other:?}")),
+                        t!(E020_HOST_ROLE_HINT),
                     );
                     None
                 }
@@ -764,14 +767,14 @@ impl Validator {
         self.error(
             "E014",
             zone.span().start,
-            format!("unknown zone {:?}", zone.get_ref()),
-            &format!(
-                "declare [zones.{}] or use one of: {}",
-                zone.get_ref(),
-                if known.is_empty() {
-                    "(no zones declared)".to_string()
+            t!(E014_UNKNOWN_ZONE, name = format!("{:?}", zone.get_ref())),
+            t!(
+                E014_UNKNOWN_ZONE_HINT,
+                zone = zone.get_ref(),
+                known = if known.is_empty() {
+                    Arg::from(t!(PHRASE_NO_ZONES_DECLARED))
                 } else {
-                    known.join(", ")
+                    Arg::Plain(known.join(", "))
                 }
             ),
         );
@@ -785,25 +788,32 @@ impl Validator {
                 self.error(
                     "E012",
                     p.span().start,
-                    format!(
-                        "unknown {} type {name:?}",
-                        if v6 { "ICMPv6" } else { "ICMP" }
+                    t!(
+                        E012_ICMP_TYPE,
+                        family = if v6 { "ICMPv6" } else { "ICMP" },
+                        name = format!("{name:?}")
                     ),
-                    &format!("use one of: {}", names.join(", ")),
+                    t!(E012_ICMP_TYPE_HINT, names = names.join(", ")),
                 );
                 None
             }
             Err(e) => {
                 let why = match e {
-                    PortError::UnknownProtocol(p) => format!("unknown protocol {p:?}"),
-                    PortError::BadPort => "ports must be 1..=65535 and low <= high".into(),
-                    _ => "expected PROTO/PORT, PROTO/LOW-HIGH, icmp or icmpv6".into(),
+                    PortError::UnknownProtocol(p) => {
+                        t!(E011_UNKNOWN_PROTOCOL, protocol = format!("{p:?}"))
+                    }
+                    PortError::BadPort => t!(E011_BAD_PORT),
+                    _ => t!(E011_EXPECTED),
                 };
                 self.error(
                     "E011",
                     p.span().start,
-                    format!("invalid port spec {:?}: {why}", p.get_ref()),
-                    "write tcp/443, udp/5000-5010, sctp/2905, icmp, icmp/echo-request or icmpv6",
+                    t!(
+                        E011_PORT_SPEC,
+                        value = format!("{:?}", p.get_ref()),
+                        why = why
+                    ),
+                    t!(E011_PORT_SPEC_HINT),
                 );
                 None
             }
@@ -828,8 +838,8 @@ impl Validator {
                     self.error(
                         "E004",
                         k.span().start,
-                        format!("\"gateway\" is reserved and cannot name a {kind}"),
-                        "\"gateway\" in from/to means the gateway itself; rename this one",
+                        t!(E004_RESERVED, kind = kind_text(kind)),
+                        t!(E004_RESERVED_HINT),
                     );
                     continue;
                 }
@@ -837,8 +847,13 @@ impl Validator {
                     self.error(
                         "E004",
                         k.span().start,
-                        format!("{:?} names both a {first} and a {kind}", k.get_ref()),
-                        "zone, host and group names share one namespace; rename one of them",
+                        t!(
+                            E004_TWICE,
+                            name = format!("{:?}", k.get_ref()),
+                            first = kind_text(first),
+                            kind = kind_text(kind)
+                        ),
+                        t!(E004_TWICE_HINT),
                     );
                 } else {
                     seen.insert(k.get_ref().as_str(), kind);
@@ -861,8 +876,8 @@ impl Validator {
                 self.error(
                     "E003",
                     name.span().start,
-                    format!("group name {:?} is not allowed", name.get_ref()),
-                    "names start with a letter or digit and use letters, digits, '.', '_' and '-' (at most 64)",
+                    t!(E003_GROUP_NAME, name = format!("{:?}", name.get_ref())),
+                    t!(E003_NAME_HINT),
                 );
                 continue;
             }
@@ -870,8 +885,8 @@ impl Validator {
                 self.error(
                     "E021",
                     g.span().start,
-                    format!("group {} has no members", name.get_ref()),
-                    "list hosts or groups in members = [...]",
+                    t!(E021_NO_MEMBERS, name = name.get_ref()),
+                    t!(E021_NO_MEMBERS_HINT),
                 );
             }
             for m in &g.get_ref().members {
@@ -879,8 +894,8 @@ impl Validator {
                     self.error(
                         "E015",
                         m.span().start,
-                        format!("unknown group member {:?}", m.get_ref()),
-                        "members are host or group names declared in this file",
+                        t!(E015_UNKNOWN_MEMBER, name = format!("{:?}", m.get_ref())),
+                        t!(E015_UNKNOWN_MEMBER_HINT),
                     );
                 }
             }
@@ -911,11 +926,8 @@ impl Validator {
                 self.error(
                     "E021",
                     name.span().start,
-                    format!(
-                        "group {} contains itself through nested groups",
-                        name.get_ref()
-                    ),
-                    "remove the nesting loop",
+                    t!(E021_LOOP, name = name.get_ref()),
+                    t!(E021_LOOP_HINT),
                 );
                 continue;
             }
@@ -927,12 +939,12 @@ impl Validator {
                 self.error(
                     "E021",
                     name.span().start,
-                    format!(
-                        "group {} spans zones {}",
-                        name.get_ref(),
-                        zones_of.iter().copied().collect::<Vec<_>>().join(", ")
+                    t!(
+                        E021_ZONES,
+                        name = name.get_ref(),
+                        zones = zones_of.iter().copied().collect::<Vec<_>>().join(", ")
                     ),
-                    "all members of a group lie in one zone; split it into one group per zone",
+                    t!(E021_ZONES_HINT),
                 );
                 continue;
             }
@@ -965,8 +977,8 @@ impl Validator {
                 self.error(
                     "E003",
                     name.span().start,
-                    format!("service name {:?} is not allowed", name.get_ref()),
-                    "names start with a letter or digit and use letters, digits, '.', '_' and '-' (at most 64)",
+                    t!(E003_SERVICE_NAME, name = format!("{:?}", name.get_ref())),
+                    t!(E003_NAME_HINT),
                 );
                 continue;
             }
@@ -974,8 +986,8 @@ impl Validator {
                 self.error(
                     "E016",
                     specs.span().start,
-                    format!("service {} lists no ports", name.get_ref()),
-                    "write for example https = [\"tcp/443\"]",
+                    t!(E016_SERVICE_NO_PORTS, name = name.get_ref()),
+                    t!(E016_SERVICE_NO_PORTS_HINT),
                 );
             }
             let mut parsed: Vec<PortSpec> = specs
@@ -1006,20 +1018,15 @@ impl Validator {
             let at = f.span().start;
             let fr = f.get_ref();
             let Some(id) = &fr.id else {
-                self.error(
-                    "E020",
-                    at,
-                    "flow has no id".into(),
-                    "add id = \"F-001\" (unique)",
-                );
+                self.error("E020", at, t!(E020_FLOW_NO_ID), t!(E020_FLOW_NO_ID_HINT));
                 continue;
             };
             if !names::valid_flow_id(id.get_ref()) {
                 self.error(
                     "E003",
                     id.span().start,
-                    format!("flow id {:?} is not allowed", id.get_ref()),
-                    "flow ids use letters, digits, '.', '_' and '-', at most 32 characters",
+                    t!(E003_FLOW_ID, id = format!("{:?}", id.get_ref())),
+                    t!(E003_FLOW_ID_HINT),
                 );
                 continue;
             }
@@ -1027,11 +1034,8 @@ impl Validator {
                 self.error(
                     "E005",
                     id.span().start,
-                    format!(
-                        "flow id {} is already used at line {first_line}",
-                        id.get_ref()
-                    ),
-                    "give every flow its own id",
+                    t!(E005_DUPLICATE_FLOW, id = id.get_ref(), line = *first_line),
+                    t!(E005_DUPLICATE_FLOW_HINT),
                 );
                 continue;
             }
@@ -1042,8 +1046,8 @@ impl Validator {
                         v.error(
                             "E020",
                             at,
-                            format!("flow {} has no `{key}`", id.get_ref()),
-                            "name a zone, host or group, or \"gateway\"",
+                            t!(E020_FLOW_NO_END, id = id.get_ref(), key = key),
+                            t!(E020_FLOW_NO_END_HINT),
                         );
                         return None;
                     };
@@ -1064,11 +1068,11 @@ impl Validator {
                         None
                     } else {
                         v.error(
-                        "E015",
-                        e.span().start,
-                        format!("unknown {key} {n:?}: no zone, host or group has this name"),
-                        "declare it, fix the spelling, or use \"gateway\" for the gateway itself",
-                    );
+                            "E015",
+                            e.span().start,
+                            t!(E015_UNKNOWN_END, key = key, name = format!("{n:?}")),
+                            t!(E015_UNKNOWN_END_HINT),
+                        );
                         None
                     }
                 };
@@ -1088,13 +1092,13 @@ impl Validator {
                         self.error(
                             "E013",
                             s.span().start,
-                            format!("unknown service {:?}", s.get_ref()),
-                            &format!(
-                                "declare it under [services] or use one of: {}",
-                                if known.is_empty() {
-                                    "(none declared)".into()
+                            t!(E013_UNKNOWN_SERVICE, name = format!("{:?}", s.get_ref())),
+                            t!(
+                                E013_UNKNOWN_SERVICE_HINT,
+                                known = if known.is_empty() {
+                                    Arg::from(t!(PHRASE_NONE_DECLARED))
                                 } else {
-                                    known.join(", ")
+                                    Arg::Plain(known.join(", "))
                                 }
                             ),
                         );
@@ -1128,8 +1132,8 @@ impl Validator {
                 self.error(
                     "E016",
                     at,
-                    format!("flow {} names no services and no ports", id.get_ref()),
-                    "add services = [\"https\"] and/or ports = [\"tcp/8443\"]; a flow never means 'everything'",
+                    t!(E016_FLOW_NO_PORTS, id = id.get_ref()),
+                    t!(E016_FLOW_NO_PORTS_HINT),
                 );
             }
             let purpose = self.text("purpose", &fr.purpose);
@@ -1148,8 +1152,8 @@ impl Validator {
                         self.error(
                             "E022",
                             e.span().start,
-                            format!("expires {text:?} is not a date"),
-                            "write expires = \"2027-03-31\" (inclusive, in the policy's time zone)",
+                            t!(E022_DATE, value = format!("{text:?}")),
+                            t!(E022_DATE_HINT),
                         );
                         None
                     }
@@ -1162,8 +1166,8 @@ impl Validator {
                 self.error(
                     "E015",
                     at,
-                    format!("flow {} goes from the gateway to itself", id.get_ref()),
-                    "traffic inside the gateway (loopback) is always allowed; remove this flow",
+                    t!(E015_GATEWAY_TO_ITSELF, id = id.get_ref()),
+                    t!(E015_GATEWAY_TO_ITSELF_HINT),
                 );
                 continue;
             }
@@ -1201,12 +1205,12 @@ impl Validator {
                 self.warn(
                     "W001",
                     at,
-                    format!(
-                        "flow {} stays inside zone {}",
-                        id.get_ref(),
-                        from_zone.as_deref().unwrap_or_default()
+                    t!(
+                        W001_INTRA,
+                        id = id.get_ref(),
+                        zone = from_zone.as_deref().unwrap_or_default()
                     ),
-                    "traffic inside a zone follows policy.intra_zone; this flow only matters between two interfaces of the zone when intra_zone = \"drop\"",
+                    t!(W001_INTRA_HINT),
                 );
             }
             // The flow must be able to carry some packet: a shared family and a port spec for it.
@@ -1242,11 +1246,8 @@ impl Validator {
                     self.error(
                         "E017",
                         at,
-                        format!(
-                            "flow {} can carry no packet: its ends share no address family for its ports",
-                            id.get_ref()
-                        ),
-                        "give both ends addresses of the same family (IPv4 or IPv6), and use icmp for IPv4, icmpv6 for IPv6",
+                        t!(E017_NO_FAMILY, id = id.get_ref()),
+                        t!(E017_NO_FAMILY_HINT),
                     );
                 }
             }
@@ -1255,8 +1256,8 @@ impl Validator {
                     self.warn(
                         "W004",
                         fr.expires.as_ref().map(|s| s.span().start).unwrap_or(at),
-                        format!("flow {} expired on {e}; it is not compiled", id.get_ref()),
-                        "remove the flow, or renew it with a new expires date and approval",
+                        t!(W004_EXPIRED, id = id.get_ref(), date = e.to_string()),
+                        t!(W004_EXPIRED_HINT),
                     );
                     true
                 }
@@ -1264,12 +1265,13 @@ impl Validator {
                     self.warn(
                         "W005",
                         fr.expires.as_ref().map(|s| s.span().start).unwrap_or(at),
-                        format!(
-                            "flow {} expires on {e} ({} days left)",
-                            id.get_ref(),
-                            e.day_number() - t.day_number()
+                        t!(
+                            W005_EXPIRES_SOON,
+                            id = id.get_ref(),
+                            date = e.to_string(),
+                            days = (e.day_number() - t.day_number()).to_string()
                         ),
-                        "renew it before then if it is still needed",
+                        t!(W005_EXPIRES_SOON_HINT),
                     );
                     false
                 }
@@ -1310,8 +1312,8 @@ impl Validator {
                 self.error(
                     "E003",
                     name.span().start,
-                    format!("gateway name {:?} is not allowed", name.get_ref()),
-                    "names start with a letter or digit and use letters, digits, '.', '_' and '-' (at most 64)",
+                    t!(E003_GATEWAY_NAME, name = format!("{:?}", name.get_ref())),
+                    t!(E003_NAME_HINT),
                 );
                 continue;
             }
@@ -1326,8 +1328,8 @@ impl Validator {
                         self.error(
                             "E019",
                             i.span().start,
-                            format!("{:?} is not a usable interface name", i.get_ref()),
-                            "interface names are 1 to 15 bytes of letters, digits, '.', '_' or '-', and not \"lo\"",
+                            t!(E019_INTERFACE_NAME, value = format!("{:?}", i.get_ref())),
+                            t!(E019_INTERFACE_NAME_HINT),
                         );
                         continue;
                     }
@@ -1335,13 +1337,14 @@ impl Validator {
                         self.error(
                             "E018",
                             i.span().start,
-                            format!(
-                                "interface {} is in zone {other} and zone {} on gateway {}",
-                                i.get_ref(),
-                                zone.get_ref(),
-                                name.get_ref()
+                            t!(
+                                E018_INTERFACE_TWO_ZONES,
+                                interface = i.get_ref(),
+                                other = other.to_string(),
+                                zone = zone.get_ref(),
+                                gateway = name.get_ref()
                             ),
-                            "an interface belongs to exactly one zone",
+                            t!(E018_INTERFACE_TWO_ZONES_HINT),
                         );
                         continue;
                     }
@@ -1356,11 +1359,8 @@ impl Validator {
                     self.error(
                         "E024",
                         d.span().start,
-                        format!(
-                            "dhcp_client names {:?}, which is not an interface of this gateway",
-                            d.get_ref()
-                        ),
-                        "list the interface under interfaces first",
+                        t!(E024_DHCP_CLIENT, value = format!("{:?}", d.get_ref())),
+                        t!(E024_DHCP_CLIENT_HINT),
                     );
                 }
             }
@@ -1389,11 +1389,8 @@ impl Validator {
                     file: self.map.file.clone(),
                     line: z.at.line,
                     column: z.at.column,
-                    message: format!(
-                        "zone {} has no IPv6 network: all IPv6 from it will be dropped as spoofed",
-                        z.name
-                    ),
-                    hint: Some("add its IPv6 prefix to networks if its hosts use IPv6 (link-local neighbour discovery still works)".into()),
+                    message: t!(W002_NO_V6, zone = &z.name),
+                    hint: Some(t!(W002_NO_V6_HINT)),
                 });
             }
         }
@@ -1465,4 +1462,13 @@ fn parse_mac(s: &str) -> Option<String> {
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// "zone", "host" or "group", translated.
+fn kind_text(kind: &str) -> Text {
+    match kind {
+        "zone" => t!(KIND_ZONE),
+        "host" => t!(KIND_HOST),
+        _ => t!(KIND_GROUP),
+    }
 }

@@ -3,11 +3,70 @@
 use std::process::Command;
 
 fn zonegate(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_zonegate"))
-        .args(args)
+    zonegate_env(args, &[])
+}
+
+/// Runs zonegate with the locale variables cleared, then `env` set.
+fn zonegate_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_zonegate"));
+    cmd.args(args)
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run zonegate")
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("LANG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run zonegate")
+}
+
+#[test]
+fn check_speaks_japanese_when_the_locale_or_lang_asks_codes_unchanged() {
+    let bad = "policy-compiler/tests/golden/errors-many/zones.toml";
+    let by_locale = zonegate_env(&["check", bad], &[("LANG", "ja_JP.UTF-8")]);
+    let by_flag = zonegate(&["check", bad, "--lang", "ja"]);
+    let english = zonegate_env(&["check", bad, "--lang", "en"], &[("LANG", "ja_JP.UTF-8")]);
+    let ja = String::from_utf8_lossy(&by_locale.stderr).to_string();
+    assert_eq!(ja, String::from_utf8_lossy(&by_flag.stderr));
+    assert_eq!(by_locale.status.code(), Some(1));
+    assert!(
+        ja.contains("エラー[E014]: ゾーン \"dmz\" は宣言されていません"),
+        "{ja}"
+    );
+    assert!(ja.contains("  対処: "), "{ja}");
+    let en = String::from_utf8_lossy(&english.stderr);
+    assert!(en.contains("error[E014]: unknown zone \"dmz\""), "{en}");
+    // Every line of the Japanese report names the same codes at the same positions.
+    let codes = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.starts_with(' '))
+            .filter_map(|l| {
+                l.split_once('[').map(|(a, b)| {
+                    let pos = a.rsplit_once(':').map(|x| x.0).unwrap_or(a).to_string();
+                    format!("{pos} {}", b.split(']').next().unwrap_or(""))
+                })
+            })
+            .collect()
+    };
+    assert_eq!(codes(&ja), codes(&en));
+    // JSON keeps its keys and codes; only messages and hints change language.
+    let json = zonegate(&["check", bad, "--format", "json", "--lang", "ja"]);
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).expect("json");
+    let first = &v["diagnostics"][0];
+    assert!(first["code"].as_str().is_some_and(|c| c.starts_with('E')));
+    assert!(
+        first["message"].as_str().is_some_and(|m| !m.is_ascii()),
+        "{first}"
+    );
+    let ok = zonegate(&[
+        "check",
+        "zones.toml",
+        "--today",
+        "2026-11-25",
+        "--lang",
+        "ja",
+    ]);
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("問題なし"));
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 use zonegate_policy::guardrails::{rule, RULES};
-use zonegate_policy::{validate, Date, Severity};
+use zonegate_policy::{validate, Date, Lang, Severity};
 
 fn cases() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden-guardrails");
@@ -153,18 +153,20 @@ fn messages_cite_their_verified_basis() {
             let text = fs::read_to_string(dir.join(format!("{kind}.toml"))).expect("case");
             for d in validate("zones.toml", &text, today(&dir)).diagnostics.items {
                 if let Some(r) = rule(d.code) {
-                    assert!(
-                        d.message.ends_with(r.basis),
-                        "{}: {} does not end with its basis: {}",
-                        dir.display(),
-                        d.code,
-                        d.message
-                    );
-                    assert!(
-                        d.hint.as_deref().is_some_and(|h| !h.is_empty()),
-                        "{}: no hint",
-                        d.code
-                    );
+                    for lang in [Lang::En, Lang::Ja] {
+                        let message = d.message.render(lang);
+                        assert!(
+                            message.ends_with(r.basis),
+                            "{}: {} does not end with its basis ({lang:?}): {message}",
+                            dir.display(),
+                            d.code,
+                        );
+                        assert!(
+                            d.hint.as_ref().is_some_and(|h| !h.render(lang).is_empty()),
+                            "{}: no hint ({lang:?})",
+                            d.code
+                        );
+                    }
                 }
             }
         }

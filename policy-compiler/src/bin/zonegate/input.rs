@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use zonegate_policy::diagnostic::{Diagnostic, Severity};
-use zonegate_policy::{validate_bytes, Checked, Date};
+use zonegate_policy::{t, validate_bytes, Checked, Date};
 
 pub struct Loaded {
     pub checked: Checked,
@@ -53,11 +53,12 @@ pub fn load_with(
                 file,
                 line: at.line,
                 column: at.column,
-                message: format!("unknown time zone {:?}: {why}", policy.timezone),
-                hint: Some(
-                    "use an IANA time zone name such as \"Asia/Tokyo\" (needs the tzdata package)"
-                        .into(),
+                message: t!(
+                    E020_UNKNOWN_TIMEZONE,
+                    zone = format!("{:?}", policy.timezone),
+                    why = why
                 ),
+                hint: Some(t!(E020_UNKNOWN_TIMEZONE_HINT)),
             });
             checked.policy = None;
             Ok(Loaded { checked })

@@ -12,7 +12,22 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use zonegate_policy::compile;
+use zonegate_policy::{compile, t, Lang};
+
+/// The language the locale asks for (LC_ALL, then LC_MESSAGES, then LANG).
+pub fn lang_from_env() -> Lang {
+    let var = |k: &str| std::env::var(k).ok();
+    Lang::from_locale(
+        var("LC_ALL").as_deref(),
+        var("LC_MESSAGES").as_deref(),
+        var("LANG").as_deref(),
+    )
+}
+
+/// `--lang ja|en`.
+pub fn parse_lang(s: &str) -> Result<Lang, String> {
+    Lang::parse(s).ok_or_else(|| format!("{s:?}: use ja or en"))
+}
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +70,9 @@ enum Command {
         today: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: CheckFormat,
+        /// Language of messages and hints: ja or en (default: from LC_ALL, LC_MESSAGES, LANG).
+        #[arg(long, value_name = "ja|en", value_parser = parse_lang)]
+        lang: Option<Lang>,
     },
     /// Compile the policy into the nftables ruleset of one gateway.
     #[command(
@@ -76,6 +94,9 @@ enum Command {
         /// nft: the ruleset text; json: {"ruleset": text, "metadata": {...}}.
         #[arg(long, value_enum, default_value = "nft")]
         format: CompileFormat,
+        /// Language of diagnostics: ja or en (default: from LC_ALL, LC_MESSAGES, LANG).
+        #[arg(long, value_name = "ja|en", value_parser = parse_lang)]
+        lang: Option<Lang>,
     },
     /// Explain why a new connection passes or is dropped on one gateway (from the policy model).
     #[command(
@@ -128,28 +149,31 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             policy,
             today,
             format,
+            lang,
         } => {
+            let lang = lang.unwrap_or_else(lang_from_env);
             let loaded = input::load(&policy, today.as_deref())?;
             match format {
-                CheckFormat::Json => print!("{}", loaded.checked.diagnostics.render_json()),
+                CheckFormat::Json => print!("{}", loaded.checked.diagnostics.render_json_in(lang)),
                 CheckFormat::Text => {
                     let d = &loaded.checked.diagnostics;
                     if !d.items.is_empty() {
-                        eprint!("{}", d.render_text());
+                        eprint!("{}", d.render_text_in(lang));
                     }
                     if let Some(p) = &loaded.checked.policy {
-                        println!(
-                            "{}: ok: policy {} revision {}, {} zones, {} hosts, {} groups, {} flows ({} active), {} gateways",
-                            policy.display(),
-                            p.name,
-                            p.revision,
-                            p.zones.len(),
-                            p.hosts.len(),
-                            p.groups.len(),
-                            p.flows.len(),
-                            p.active_flows().count(),
-                            p.gateways.len()
+                        let ok = t!(
+                            CHECK_OK,
+                            file = policy.display().to_string(),
+                            name = &p.name,
+                            revision = &p.revision,
+                            zones = p.zones.len(),
+                            hosts = p.hosts.len(),
+                            groups = p.groups.len(),
+                            flows = p.flows.len(),
+                            active = p.active_flows().count(),
+                            gateways = p.gateways.len()
                         );
+                        println!("{}", ok.render(lang));
                     }
                 }
             }
@@ -161,11 +185,13 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             today,
             output,
             format,
+            lang,
         } => {
+            let lang = lang.unwrap_or_else(lang_from_env);
             let loaded = input::load(&policy, today.as_deref())?;
             let d = &loaded.checked.diagnostics;
             if !d.items.is_empty() {
-                eprint!("{}", d.render_text());
+                eprint!("{}", d.render_text_in(lang));
             }
             let Some(p) = &loaded.checked.policy else {
                 return Ok(ExitCode::from(1));
