@@ -1,5 +1,5 @@
 //! Load a ruleset and establish its baseline: `nft -c` → one transaction → read back → accept
-//! the listing only if nobody else wrote in between (design review H7). Our own transaction is
+//! the listing only if nobody else wrote in between. Our own transaction is
 //! recognised by its NEWGEN pid (the nft child we spawned); a foreign generation after ours and
 //! before the end of the read-back means a tamper may be in the listing, so we load again.
 //! When the expected listing is known (a restore of the baseline), the read-back must equal it.

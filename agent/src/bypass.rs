@@ -1,4 +1,4 @@
-//! Bypass watch (design review H1, H2, H3, M2, M9): a drop in our table is final only against
+//! Bypass watch: a drop in our table is final only against
 //! the paths that reach our hooks. This scans, at start, on every foreign ruleset change and on
 //! every link change, for what can deliver traffic around us: other tables and their hooks (any
 //! family), statements that forward, copy, queue or redirect packets, switch off or steer

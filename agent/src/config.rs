@@ -1,7 +1,7 @@
 //! agent.toml: where the policy is, which gateway this is, how the agent behaves. Read through the
 //! `config` crate with `ZONEGATE_*` environment overrides (`ZONEGATE_MODE=monitor`,
 //! `ZONEGATE_STATE_DIR=/tmp/x`). Unknown keys are warnings, never errors: agent.toml is a dpkg
-//! conffile, and a renamed key must not stop a gateway from booting (design review M5). A
+//! conffile, and a renamed key must not stop a gateway from booting. A
 //! missing file gives the defaults, so the agent can always start and fail closed.
 //!
 //! `[alerts]` is the alerts library's own section ([`AlertsConfig`], docs/alerts.md), read with the

@@ -1,4 +1,4 @@
-//! Conntrack upkeep after every apply and restore (design review H3, H4): connection-tracking
+//! Conntrack upkeep after every apply and restore: connection-tracking
 //! entries outlive rulesets, so the agent deletes
 //! - entries whose mark names a flow that is gone (revoked: the mark was ours and is no more),
 //! - entries whose mark names a live flow but whose original tuple lies outside that flow

@@ -1,4 +1,4 @@
-//! Timing rules of the drift loop, pure and tested with plain instants (design review H7):
+//! Timing rules of the drift loop, pure and tested with plain instants:
 //! [`Limiter`] is a leading-edge debounce with a maximum wait, so the first change is compared
 //! at once and a continuous tamper loop is still compared (and repaired) every `min_gap`;
 //! [`Burst`] groups repairs into one tamper burst (one event at its start, one at its end);

@@ -1,4 +1,4 @@
-//! Settled writes of the policy file (design review H7): editors and scp write in place, so the
+//! Settled writes of the policy file: editors and scp write in place, so the
 //! agent reacts only to a finished write (IN_CLOSE_WRITE) or a rename into place (IN_MOVED_TO,
 //! what `mv` and atomic savers do), and then waits for the file to stay quiet for a settle delay
 //! before reading it once. The directory is watched, not the file, so replacing the file by

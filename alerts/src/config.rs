@@ -61,7 +61,7 @@ impl Default for AlertsConfig {
 
 /// `[alerts.denied_flows]`: aggregation of NFLOG samples into alerts. The NFLOG group is not
 /// here on purpose: it comes from the compiled metadata only, so the agent can never listen on a
-/// group the ruleset does not log to (design review H5).
+/// group the ruleset does not log to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeniedFlowConfig {

@@ -5,7 +5,7 @@
 //! (`iifname X oifname Y ip saddr A ip daddr B tcp dport P accept`: per pair of interfaces, per
 //! address family, per port specification), then `drop`. A new or denied packet walks the list
 //! until a rule matches, so its cost grows with the number of flows: that is what zonegate's
-//! per-pair interval maps avoid (design-review.md M1). Group endpoints become anonymous sets
+//! per-pair interval maps avoid. Group endpoints become anonymous sets
 //! (`ip saddr { a, b }`), zone endpoints match any address, flows to or from the gateway itself
 //! are left out (they do not touch the forward path), and there is no anti-spoofing.
 //!

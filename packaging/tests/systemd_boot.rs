@@ -17,7 +17,7 @@
 //! `#[ignore]`d in `cargo test --workspace`: it needs the package and the root, which
 //! scripts/test.sh builds and passes in `ZONEGATE_DEB` and `ZONEGATE_NSPAWN_ROOT` before running
 //! it with `--ignored`. The measured recipe (and why `--register=no --keep-unit` and our own
-//! cgroups) is research/systemd-nspawn.md.
+//! cgroups) is in scripts/lib.sh (`ensure_nspawn_root`).
 
 use std::fs;
 use std::path::{Path, PathBuf};

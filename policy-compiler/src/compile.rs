@@ -1,7 +1,7 @@
 //! `compile(&Policy, gateway) -> Ruleset`: pure, deterministic, no I/O. Produces the nft text for
 //! one gateway (`table inet zonegate`, replaced in one transaction) and the metadata the agent
-//! needs. The design and the reason for each part are in PRODUCT.md ("Data path") and
-//! research/design-review.md; the short version is in the comments above each block.
+//! needs. The design and the reason for each part are in docs/datapath.md; the short
+//! version is in the comments above each block.
 
 use crate::flowmap::{Dim, Elem, MapBuilder, MapKind};
 use crate::metadata::{FlowMeta, LogCode, Metadata, Reason, METADATA_FORMAT};

@@ -4,7 +4,7 @@
 //! the same diagnostics as every other finding, so `zonegate check` (text and JSON) shows them.
 //!
 //! Every message cites its basis with a short reference to a source that was read verbatim
-//! ([V] in research/domain-three-tier.md); unverified guideline wording is never cited.
+//! ([V]: the public source each rule's `basis` names); unverified guideline wording is never cited.
 //!
 //! | code | severity | rule |
 //! |------|----------|------|

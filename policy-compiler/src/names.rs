@@ -21,7 +21,7 @@ pub fn valid_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
-/// Flow ids: `[A-Za-z0-9._-]`, at most 32 characters (PRODUCT.md).
+/// Flow ids: `[A-Za-z0-9._-]`, at most 32 characters (docs/zones-reference.md).
 pub fn valid_flow_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 32

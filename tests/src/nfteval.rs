@@ -1,6 +1,6 @@
 //! An evaluator for an nftables ruleset **as the kernel lists it back**.
 //!
-//! The property test (design review H11) must judge what nft actually loaded, not the
+//! The property test must judge what nft actually loaded, not the
 //! compiler's own intermediate representation: a bug in rendering, a dependency nft adds or
 //! elides, or an element the kernel merged would all be invisible otherwise. So this module
 //! parses the JSON of `nft -j list table inet zonegate` (nft 1.0.6) and interprets it for one

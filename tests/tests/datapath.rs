@@ -34,7 +34,7 @@ fn sa(s: &str, port: u16) -> SocketAddr {
     SocketAddr::new(ip(s), port)
 }
 
-/// The design the review broke (research/design-review.md C1): established and related
+/// The design the review broke (docs/datapath.md): established and related
 /// accepted first, whatever the interfaces; used as a control so each attack is shown to work
 /// against a weaker ruleset.
 const NAIVE: &str = "table inet zonegate\ndelete table inet zonegate\ntable inet zonegate {\n chain forward { type filter hook forward priority filter; policy drop;\n  ct state established,related accept\n  iifname \"gw-lg\" oifname \"gw-mn\" udp dport 5140 accept\n  iifname \"gw-lg\" oifname \"gw-mn\" tcp dport 8443 accept\n  iifname \"gw-mn\" oifname \"gw-lg\" tcp dport 21 accept\n }\n}\n";

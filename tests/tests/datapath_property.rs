@@ -1,7 +1,7 @@
 //! Property test of the data path: random policies and random packet histories, with the
 //! ruleset evaluated **as the kernel lists it back** (`nft -j list table` in a namespace,
-//! interpreted by `nfteval`) against an oracle written from the policy's semantics (PRODUCT.md,
-//! "Semantics"), not from the compiler's code. Conntrack is a history: an accepted new packet
+//! interpreted by `nfteval`) against an oracle written from the policy's semantics (docs/datapath.md
+//! and docs/zones-reference.md), not from the compiler's code. Conntrack is a history: an accepted new packet
 //! creates an entry with its interfaces and mark; later packets of that entry (replies, packets
 //! on other interfaces, ICMP errors from elsewhere, after a policy change) are checked against
 //! the entry. The generated cases include wrong-interface established packets, related packets

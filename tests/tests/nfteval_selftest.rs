@@ -1,5 +1,5 @@
 //! Self-test of `zonegate_e2e::nfteval`, the evaluator the property test uses to judge the
-//! ruleset as the kernel lists it back (design review H11).
+//! ruleset as the kernel lists it back.
 //!
 //! The fixtures in `tests/fixtures/nfteval/` are nft sources plus the JSON nft 1.0.6 listed
 //! for them. Each fixture has one check function with hand-written packets; it runs

@@ -2,7 +2,7 @@
 //! headers only (snaplen 28 for IPv4, 68 for IPv4 with options, 48 for IPv6, 112 for IPv6 with
 //! extension headers), and the socket caps every copy at [`COPY_RANGE`]; this parser is the last line: it reads addresses, protocol, ports and ICMP
 //! type from the start of the copy and returns plain values, never a slice of the packet, so no
-//! payload byte (which may hold personal data, design review M6) can travel further. It also
+//! payload byte (which may hold personal data) can travel further. It also
 //! reports how many bytes past the transport header it was handed, so the caller can zero and
 //! count them.
 
