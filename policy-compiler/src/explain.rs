@@ -17,9 +17,11 @@
 //! Expired flows are not compiled, so they never decide; they are shown as near misses. Without
 //! `--iif`/`--oif` the first interface (by name) of the address's zone is assumed.
 
+use crate::messages::{Arg, Lang, Text};
 use crate::model::{Endpoint, Flow, Gateway, IntraZone, Policy, GATEWAY};
 use crate::net::{Family, Range};
 use crate::ports::{icmp_name, icmpv6_name, PortSpec};
+use crate::t;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -219,11 +221,11 @@ pub enum Reason {
     /// Between two interfaces of one zone, with `intra_zone = "accept"`.
     IntraZone { zone: String },
     /// Neighbour discovery, MLD or declared DHCP, which the gateway always passes.
-    Essential { what: String },
+    Essential { what: Text },
     /// The loopback interface.
     Loopback,
     /// DHCP discovery from 0.0.0.0, or broadcast/multicast to the gateway: counted, not logged.
-    Broadcast { what: String },
+    Broadcast { what: Text },
     /// No active flow of the zone pair covers the packet.
     NoFlow { from: String, to: String },
     /// The source address does not belong to the ingress interface's zone.
@@ -297,7 +299,7 @@ pub struct Permit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Near {
     pub flow: FlowRef,
-    pub differences: Vec<String>,
+    pub differences: Vec<Text>,
     /// It permits the opposite direction.
     pub reverse: bool,
 }
@@ -316,7 +318,7 @@ pub struct Explanation {
     pub flow: Option<FlowRef>,
     pub permitted: Vec<Permit>,
     pub nearest: Vec<Near>,
-    pub notes: Vec<String>,
+    pub notes: Vec<Text>,
 }
 
 /// How many near misses are shown.
@@ -546,7 +548,7 @@ struct Explainer<'a> {
     p: &'a Policy,
     gw: &'a Gateway,
     q: &'a Query,
-    notes: Vec<String>,
+    notes: Vec<Text>,
 }
 
 /// Which flows a chain holds, and how a packet is matched against them.
@@ -674,14 +676,13 @@ impl<'a> Explainer<'a> {
             return Err((
                 Verdict::Drop,
                 Reason::Broadcast {
-                    what: "DHCP discovery from 0.0.0.0".into(),
+                    what: t!(EXPLAIN_WHAT_DHCP_DISCOVERY),
                 },
             ));
         }
         if is_link_local(src) {
-            self.notes.push(format!(
-                "{src} is IPv6 link-local: it passes the anti-spoof check on every interface"
-            ));
+            self.notes
+                .push(t!(EXPLAIN_NOTE_LINK_LOCAL, src = src.to_string()));
             return Ok(Some(zone.to_string()));
         }
         if *src == IpAddr::V6(Ipv6Addr::UNSPECIFIED)
@@ -690,9 +691,7 @@ impl<'a> Explainer<'a> {
                 .packet
                 .is_some_and(|pk| pk.icmpv6_type(fam, &[135, 131, 143]))
         {
-            self.notes.push(
-                ":: passes the anti-spoof check for duplicate address detection and MLD".into(),
-            );
+            self.notes.push(t!(EXPLAIN_NOTE_UNSPECIFIED));
             return Ok(Some(zone.to_string()));
         }
         let pinned = self.p.hosts.values().find(|h| {
@@ -701,10 +700,12 @@ impl<'a> Explainer<'a> {
                 && self.gw.interfaces_of(&h.zone).contains(&iif)
         });
         if let Some(h) = pinned {
-            self.notes.push(format!(
-                "{src} is host {} pinned to MAC {} on {iif}: from any other MAC it is dropped as spoofed",
-                h.name,
-                h.mac.as_deref().unwrap_or_default()
+            self.notes.push(t!(
+                EXPLAIN_NOTE_MAC_PIN,
+                src = src.to_string(),
+                host = &h.name,
+                mac = h.mac.as_deref().unwrap_or_default(),
+                iif = iif
             ));
         }
         let owner = self.p.ownership.owner_of(src);
@@ -762,28 +763,28 @@ impl<'a> Explainer<'a> {
         }
     }
 
-    fn describe(&self, e: &Endpoint) -> String {
+    fn describe(&self, e: &Endpoint) -> Text {
         match e {
-            Endpoint::Zone(z) => format!("zone {z}"),
-            Endpoint::Gateway => "the gateway".into(),
+            Endpoint::Zone(z) => t!(PHRASE_ZONE, zone = z),
+            Endpoint::Gateway => t!(PHRASE_THE_GATEWAY),
             Endpoint::Host(_) | Endpoint::Group(_) => {
-                let mut addrs: Vec<String> = self
+                let mut addrs: Vec<Arg> = self
                     .p
                     .endpoint_hosts(e)
                     .iter()
-                    .flat_map(|h| h.addresses.iter().map(|a| a.to_string()))
+                    .flat_map(|h| h.addresses.iter().map(|a| Arg::Plain(a.to_string())))
                     .collect();
                 let more = addrs.len().saturating_sub(4);
                 addrs.truncate(4);
                 if more > 0 {
-                    addrs.push(format!("{more} more"));
+                    addrs.push(Arg::from(t!(EXPLAIN_MORE, n = more)));
                 }
-                let kind = if matches!(e, Endpoint::Host(_)) {
-                    "host"
+                let addrs = Arg::Join(addrs, ", ");
+                if matches!(e, Endpoint::Host(_)) {
+                    t!(EXPLAIN_HOST_ADDRS, name = e.name(), addrs = addrs)
                 } else {
-                    "group"
-                };
-                format!("{kind} {} ({})", e.name(), addrs.join(", "))
+                    t!(EXPLAIN_GROUP_ADDRS, name = e.name(), addrs = addrs)
+                }
             }
         }
     }
@@ -823,11 +824,12 @@ impl<'a> Explainer<'a> {
                         .map(|g| g.id.as_str())
                         .collect();
                     if !later.is_empty() {
-                        self.notes.push(format!(
-                            "{} also cover{} this packet; where flows overlap the first id decides",
-                            later.join(", "),
-                            if later.len() == 1 { "s" } else { "" }
-                        ));
+                        let flows = later.join(", ");
+                        self.notes.push(if later.len() == 1 {
+                            t!(EXPLAIN_NOTE_OVERLAP_ONE, flows = flows)
+                        } else {
+                            t!(EXPLAIN_NOTE_OVERLAP_MANY, flows = flows)
+                        });
                     }
                     let id = f.id.clone();
                     return self.done(
@@ -921,26 +923,38 @@ impl<'a> Explainer<'a> {
             let mut differences = Vec::new();
             if !s {
                 if let Some(a) = src {
-                    differences.push(format!("source {a} is not {}", self.describe(&f.from)));
+                    differences.push(t!(
+                        EXPLAIN_DIFF_SOURCE,
+                        addr = a.to_string(),
+                        end = self.describe(&f.from)
+                    ));
                 }
             }
             if !d {
                 if let Some(a) = dst {
-                    differences.push(format!("destination {a} is not {}", self.describe(&f.to)));
+                    differences.push(t!(
+                        EXPLAIN_DIFF_DESTINATION,
+                        addr = a.to_string(),
+                        end = self.describe(&f.to)
+                    ));
                 }
             }
             if !port {
                 let specs: Vec<String> = f.specs.iter().map(|s| s.to_string()).collect();
                 differences.push(match pk {
-                    Some(pk) => format!("it permits {}, not {pk}", specs.join(", ")),
-                    None => format!("it permits only {}", specs.join(", ")),
+                    Some(pk) => t!(
+                        EXPLAIN_DIFF_PORTS,
+                        ports = specs.join(", "),
+                        packet = pk.to_string()
+                    ),
+                    None => t!(EXPLAIN_DIFF_ONLY_PORTS, ports = specs.join(", ")),
                 });
             }
             let misses = differences.len();
             if f.expired {
-                differences.push(format!(
-                    "it expired on {} and is not compiled",
-                    f.expires.map(|d| d.to_string()).unwrap_or_default()
+                differences.push(t!(
+                    EXPLAIN_DIFF_EXPIRED,
+                    date = f.expires.map(|d| d.to_string()).unwrap_or_default()
                 ));
             }
             if misses < 3 && !differences.is_empty() {
@@ -967,10 +981,10 @@ impl<'a> Explainer<'a> {
                         1,
                         Near {
                             flow: FlowRef::of(self.p, f),
-                            differences: vec![format!(
-                                "it permits the opposite direction: connections are opened from {} to {}",
-                                f.from.name(),
-                                f.to.name()
+                            differences: vec![t!(
+                                EXPLAIN_DIFF_REVERSE,
+                                from = f.from.name(),
+                                to = f.to.name()
                             )],
                             reverse: true,
                         },
@@ -1028,8 +1042,12 @@ impl<'a> Explainer<'a> {
             );
         };
         if let Some(z) = dst_zone.as_deref().filter(|z| *z != oz) {
-            self.notes.push(format!(
-                "{dst} belongs to zone {z}, but leaves through {oif} (zone {oz}): the gateway judges it by the interface's zone"
+            self.notes.push(t!(
+                EXPLAIN_NOTE_OTHER_ZONE,
+                dst = dst.to_string(),
+                zone = z,
+                oif = &oif,
+                oz = &oz
             ));
         }
         if iz == oz && self.p.intra_zone == IntraZone::Accept {
@@ -1094,15 +1112,15 @@ impl<'a> Explainer<'a> {
         let fam = Family::of(&src);
         if let Some(pk) = self.q.packet {
             let what = if pk.icmpv6_type(fam, &[135, 136, 133]) {
-                Some("IPv6 neighbour discovery (hop limit 255)")
+                Some(t!(EXPLAIN_WHAT_ND))
             } else if pk.icmpv6_type(fam, &[130]) && is_link_local(&src) {
-                Some("an MLD query from a link-local address")
+                Some(t!(EXPLAIN_WHAT_MLD_QUERY))
             } else if self.gw.dhcp_client.contains(&iif)
                 && pk.l4proto == 17
                 && pk.port == 68
                 && self.q.sport == Some(67)
             {
-                Some("a DHCP reply on a dhcp_client interface")
+                Some(t!(EXPLAIN_WHAT_DHCP_REPLY))
             } else {
                 None
             };
@@ -1112,7 +1130,7 @@ impl<'a> Explainer<'a> {
                     source,
                     dst_end,
                     Verdict::Accept,
-                    Reason::Essential { what: what.into() },
+                    Reason::Essential { what },
                     None,
                 );
             }
@@ -1124,9 +1142,7 @@ impl<'a> Explainer<'a> {
                 dst_end,
                 Verdict::Drop,
                 Reason::Broadcast {
-                    what: format!(
-                        "{d}: broadcast and multicast to the gateway are never management"
-                    ),
+                    what: t!(EXPLAIN_WHAT_BROADCAST, addr = d.to_string()),
                 },
                 None,
             );
@@ -1170,15 +1186,15 @@ impl<'a> Explainer<'a> {
         let destination = self.end(Some(dst), oz.as_deref().or(dst_zone.as_deref()), Some(&oif));
         if let Some(pk) = self.q.packet {
             let what = if pk.icmpv6_type(fam, &[135, 136, 133, 134]) {
-                Some("IPv6 neighbour discovery (hop limit 255)")
+                Some(t!(EXPLAIN_WHAT_ND))
             } else if pk.icmpv6_type(fam, &[131, 143, 132]) {
-                Some("an MLD report")
+                Some(t!(EXPLAIN_WHAT_MLD_REPORT))
             } else if self.gw.dhcp_client.contains(&oif)
                 && pk.l4proto == 17
                 && pk.port == 67
                 && self.q.sport == Some(68)
             {
-                Some("a DHCP request on a dhcp_client interface")
+                Some(t!(EXPLAIN_WHAT_DHCP_REQUEST))
             } else {
                 None
             };
@@ -1188,7 +1204,7 @@ impl<'a> Explainer<'a> {
                     source,
                     destination,
                     Verdict::Accept,
-                    Reason::Essential { what: what.into() },
+                    Reason::Essential { what },
                     None,
                 );
             }
@@ -1204,8 +1220,12 @@ impl<'a> Explainer<'a> {
             );
         };
         if let Some(z) = dst_zone.as_deref().filter(|z| *z != oz) {
-            self.notes.push(format!(
-                "{dst} belongs to zone {z}, but leaves through {oif} (zone {oz}): the gateway judges it by the interface's zone"
+            self.notes.push(t!(
+                EXPLAIN_NOTE_OTHER_ZONE,
+                dst = dst.to_string(),
+                zone = z,
+                oif = &oif,
+                oz = &oz
             ));
         }
         self.decide(
@@ -1224,66 +1244,97 @@ impl<'a> Explainer<'a> {
 impl Explanation {
     /// The human form `zonegate explain` prints.
     pub fn render_text(&self) -> String {
+        self.render_text_in(Lang::En)
+    }
+
+    /// [`Self::render_text`] in `lang`.
+    pub fn render_text_in(&self, lang: Lang) -> String {
+        let r = |t: Text| t.render(lang);
         let mut out = String::new();
         let arrow_end = |e: &End| -> String {
             match (&e.address, &e.host) {
-                (None, _) => "the gateway".into(),
+                (None, _) => r(t!(PHRASE_THE_GATEWAY)),
                 (Some(a), Some(h)) => format!("{a} ({h})"),
                 (Some(a), None) => a.to_string(),
             }
         };
-        let _ = writeln!(
-            out,
-            "gateway {}: new connection {} → {}{} ({})",
-            self.gateway,
-            arrow_end(&self.source),
-            arrow_end(&self.destination),
-            self.packet
+        let hook = match self.hook {
+            Hook::Forward => t!(EXPLAIN_HOOK_FORWARD),
+            Hook::Input => t!(EXPLAIN_HOOK_INPUT),
+            Hook::Output => t!(EXPLAIN_HOOK_OUTPUT),
+        };
+        let header = t!(
+            EXPLAIN_HEADER,
+            gateway = &self.gateway,
+            src = arrow_end(&self.source),
+            dst = arrow_end(&self.destination),
+            packet = self
+                .packet
                 .as_deref()
                 .map(|p| format!(" {p}"))
                 .unwrap_or_default(),
-            match self.hook {
-                Hook::Forward => "forwarded",
-                Hook::Input => "to the gateway itself",
-                Hook::Output => "from the gateway itself",
-            }
+            hook = hook
         );
-        for (label, e, dir) in [
-            ("source", &self.source, "in on"),
-            ("destination", &self.destination, "out on"),
+        let _ = writeln!(out, "{}", r(header));
+        // Labels padded to 12 terminal columns (a Japanese character takes two).
+        let label = |t: Text| -> String {
+            let text = r(t);
+            let columns: usize = text.chars().map(|c| if c.is_ascii() { 1 } else { 2 }).sum();
+            format!("{text}{}", " ".repeat(12usize.saturating_sub(columns)))
+        };
+        for (name, e, dir) in [
+            (t!(EXPLAIN_LABEL_SOURCE), &self.source, t!(EXPLAIN_IN_ON)),
+            (
+                t!(EXPLAIN_LABEL_DESTINATION),
+                &self.destination,
+                t!(EXPLAIN_OUT_ON),
+            ),
         ] {
-            let mut line = format!("  {label:<12} ");
+            let mut line = format!("  {} ", label(name));
             match (&e.address, &e.host) {
-                (None, _) => line.push_str("the gateway itself"),
-                (Some(a), Some(h)) => line.push_str(&format!("{a} (host {h})")),
+                (None, _) => line.push_str(&r(t!(EXPLAIN_THE_GATEWAY_ITSELF))),
+                (Some(a), Some(h)) => {
+                    line.push_str(&r(t!(EXPLAIN_ADDR_HOST, addr = a.to_string(), host = h)))
+                }
                 (Some(a), None) => line.push_str(&a.to_string()),
             }
             if e.address.is_some() && e.zone.as_deref() == Some(GATEWAY) {
-                line.push_str(", delivered to the gateway itself");
+                line.push_str(&r(t!(EXPLAIN_DELIVERED_TO_GATEWAY)));
             } else if e.address.is_some() {
                 match (&e.zone, &e.zone_label) {
-                    (Some(z), Some(l)) => line.push_str(&format!(", zone {z} ({l})")),
-                    (Some(z), None) => line.push_str(&format!(", zone {z}")),
-                    _ => line.push_str(", in no zone"),
+                    (Some(z), Some(l)) => {
+                        line.push_str(&r(t!(EXPLAIN_IN_ZONE_LABEL, zone = z, label = l)))
+                    }
+                    (Some(z), None) => line.push_str(&r(t!(EXPLAIN_IN_ZONE, zone = z))),
+                    _ => line.push_str(&r(t!(EXPLAIN_IN_NO_ZONE))),
                 }
             }
             if let Some(i) = &e.interface {
-                line.push_str(&format!(", {dir} {i}"));
+                line.push_str(&r(t!(EXPLAIN_ON_INTERFACE, dir = dir, interface = i)));
             }
             let _ = writeln!(out, "{line}");
         }
-        let _ = writeln!(out, "  {:<12} {}", "verdict", self.verdict.as_str());
+        let verdict = match self.verdict {
+            Verdict::Accept => t!(EXPLAIN_VERDICT_ACCEPT),
+            Verdict::Drop => t!(EXPLAIN_VERDICT_DROP),
+            Verdict::Spoofed => t!(EXPLAIN_VERDICT_SPOOFED),
+            Verdict::Partial => t!(EXPLAIN_VERDICT_PARTIAL),
+        };
+        let _ = writeln!(out, "  {} {}", label(t!(EXPLAIN_LABEL_VERDICT)), r(verdict));
         let because = match &self.reason {
-            Reason::Flow { id } => format!("flow {id} permits it"),
-            Reason::IntraZone { zone } => {
-                format!("traffic inside zone {zone} is accepted (intra_zone = \"accept\")")
-            }
-            Reason::Essential { what } => format!("the gateway always passes {what}"),
-            Reason::Loopback => "loopback traffic is always allowed".into(),
-            Reason::Broadcast { what } => format!("dropped and counted, not logged: {what}"),
+            Reason::Flow { id } => t!(EXPLAIN_BECAUSE_FLOW, id = id),
+            Reason::IntraZone { zone } => t!(EXPLAIN_BECAUSE_INTRA, zone = zone),
+            Reason::Essential { what } => t!(EXPLAIN_BECAUSE_ESSENTIAL, what = what),
+            Reason::Loopback => t!(EXPLAIN_BECAUSE_LOOPBACK),
+            Reason::Broadcast { what } => t!(EXPLAIN_BECAUSE_BROADCAST, what = what),
             Reason::NoFlow { from, to } => match &self.packet {
-                Some(p) => format!("no flow permits {from} → {to} for this packet ({p})"),
-                None => format!("no flow permits {from} → {to} for these addresses"),
+                Some(p) => t!(
+                    EXPLAIN_BECAUSE_NO_FLOW_PACKET,
+                    from = from,
+                    to = to,
+                    packet = p
+                ),
+                None => t!(EXPLAIN_BECAUSE_NO_FLOW, from = from, to = to),
             },
             Reason::Spoofed {
                 interface,
@@ -1296,39 +1347,52 @@ impl Explanation {
                     .map(|a| a.to_string())
                     .unwrap_or_default();
                 match (interface, interface_zone, address_zone) {
-                    (Some(i), Some(iz), Some(az)) => format!(
-                        "source {src} belongs to zone {az}, but arrives on {i} (zone {iz}): dropped as spoofed before connection tracking"
+                    (Some(i), Some(iz), Some(az)) => t!(
+                        EXPLAIN_BECAUSE_SPOOFED_ZONE,
+                        src = src,
+                        zone = az,
+                        interface = i,
+                        interface_zone = iz
                     ),
-                    (Some(i), Some(iz), None) => format!(
-                        "source {src} lies in no zone, so it is spoofed on {i} (zone {iz}) and everywhere else"
+                    (Some(i), Some(iz), None) => t!(
+                        EXPLAIN_BECAUSE_SPOOFED_NO_ZONE,
+                        src = src,
+                        interface = i,
+                        interface_zone = iz
                     ),
-                    _ => format!("source {src} is spoofed"),
+                    _ => t!(EXPLAIN_BECAUSE_SPOOFED, src = src),
                 }
             }
-            Reason::UnknownInterface { interface } => {
-                format!(
-                    "interface {interface} is in no zone of gateway {}: it carries nothing",
-                    self.gateway
-                )
-            }
+            Reason::UnknownInterface { interface } => t!(
+                EXPLAIN_BECAUSE_UNKNOWN_INTERFACE,
+                interface = interface,
+                gateway = &self.gateway
+            ),
             Reason::NotOnGateway { zone, side } => {
                 if side == "source" {
-                    format!("zone {zone} has no interface on gateway {}: a packet from it arrives on another zone's interface and is dropped as spoofed", self.gateway)
+                    t!(
+                        EXPLAIN_BECAUSE_SOURCE_NOT_ON_GATEWAY,
+                        zone = zone,
+                        gateway = &self.gateway
+                    )
                 } else {
-                    format!("zone {zone} has no interface on gateway {}: this gateway does not reach it", self.gateway)
+                    t!(
+                        EXPLAIN_BECAUSE_DEST_NOT_ON_GATEWAY,
+                        zone = zone,
+                        gateway = &self.gateway
+                    )
                 }
             }
             Reason::NoZone { side } => {
                 if side == "source" {
-                    "the source address lies in no zone: it is dropped as spoofed on every interface".into()
+                    t!(EXPLAIN_BECAUSE_SOURCE_NO_ZONE)
                 } else {
-                    "the destination address lies in no zone: name an egress interface with --oif"
-                        .into()
+                    t!(EXPLAIN_BECAUSE_DEST_NO_ZONE)
                 }
             }
-            Reason::Ports => "only these ports pass; everything else is dropped:".into(),
+            Reason::Ports => t!(EXPLAIN_BECAUSE_PORTS),
         };
-        let _ = writeln!(out, "  {:<12} {because}", "because");
+        let _ = writeln!(out, "  {} {}", label(t!(EXPLAIN_LABEL_BECAUSE)), r(because));
         let flow_lines = |out: &mut String, f: &FlowRef, indent: &str| {
             let _ = writeln!(
                 out,
@@ -1340,20 +1404,22 @@ impl Explanation {
                 f.ports.join(", ")
             );
             if let Some(p) = &f.purpose {
-                let _ = writeln!(out, "{indent}  purpose:     {p}");
+                let _ = writeln!(out, "{indent}  {}{p}", r(t!(EXPLAIN_FLOW_PURPOSE)));
             }
             if let Some(a) = &f.approved_by {
-                let _ = writeln!(out, "{indent}  approved by: {a}");
+                let _ = writeln!(out, "{indent}  {}{a}", r(t!(EXPLAIN_FLOW_APPROVED_BY)));
             }
             if let Some(e) = &f.expires {
+                let state = if f.expired {
+                    t!(EXPLAIN_FLOW_EXPIRED)
+                } else {
+                    t!(EXPLAIN_FLOW_INCLUSIVE)
+                };
                 let _ = writeln!(
                     out,
-                    "{indent}  expires:     {e}{}",
-                    if f.expired {
-                        " (expired: not compiled)"
-                    } else {
-                        " (inclusive)"
-                    }
+                    "{indent}  {}{e}{}",
+                    r(t!(EXPLAIN_FLOW_EXPIRES)),
+                    r(state)
                 );
             }
         };
@@ -1361,30 +1427,23 @@ impl Explanation {
             flow_lines(&mut out, f, "               ");
         }
         for p in &self.permitted {
-            let _ = writeln!(
-                out,
-                "               {} passes {}",
-                p.flow.id,
-                p.ports.join(", ")
-            );
+            let passes = t!(EXPLAIN_PASSES, id = &p.flow.id, ports = p.ports.join(", "));
+            let _ = writeln!(out, "               {}", r(passes));
             flow_lines(&mut out, &p.flow, "                 ");
         }
         if !self.nearest.is_empty() {
-            let _ = writeln!(out, "  nearest flows:");
+            let _ = writeln!(out, "  {}", r(t!(EXPLAIN_NEAREST)));
             for n in &self.nearest {
                 flow_lines(&mut out, &n.flow, "    ");
                 for d in &n.differences {
-                    let _ = writeln!(out, "      - {d}");
+                    let _ = writeln!(out, "      - {}", d.render(lang));
                 }
             }
         } else if matches!(self.reason, Reason::NoFlow { .. }) {
-            let _ = writeln!(
-                out,
-                "  nearest flows: none in this direction between these zones"
-            );
+            let _ = writeln!(out, "  {}", r(t!(EXPLAIN_NEAREST_NONE)));
         }
         for n in &self.notes {
-            let _ = writeln!(out, "  note: {n}");
+            let _ = writeln!(out, "  {}{}", r(t!(EXPLAIN_NOTE)), n.render(lang));
         }
         out
     }

@@ -33,12 +33,9 @@ pub enum MatrixError {
     UnknownGateway { name: String, known: String },
 }
 
-/// Label language of the Markdown and HTML renderings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Ja,
-    En,
-}
+/// Label language of the Markdown and HTML renderings: the one language type of the message
+/// catalogue (crate::messages).
+pub use crate::messages::Lang;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Matrix {

@@ -292,4 +292,74 @@ catalogue! {
     G002_HINT { en: "a host that exchanges data with the My Number domain, in either direction, must not exchange data with the internet side: remove one of these flows, or reach the My Number domain only by screen transfer to a declared screen-transfer host", ja: "マイナンバー利用事務系と(どちら向きでも)データをやり取りするホストは、インターネット側とデータをやり取りしてはなりません。これらのフローのどれかを削除するか、マイナンバー利用事務系へは宣言された画面転送ホストへの画面転送でのみ接続してください" }
     G003 { en: "zone {zone} joins the My Number domain with the {side} side through intra-zone traffic, which gateway {gateways} accepts between the zone's interfaces: {path} {cite}", ja: "ゾーン {zone} がゾーン内通信を介してマイナンバー利用事務系と{side}側をつないでいます(ゲートウェイ {gateways} がゾーンのインターフェース間の通信を許可しています): {path} {cite}" }
     G003_HINT { en: "set intra_zone = \"drop\" and declare the intra-zone flows the zone needs, or put the hosts that talk to the My Number domain in a zone of their own", ja: "intra_zone = \"drop\" にしてゾーンに必要なゾーン内フローを宣言するか、マイナンバー利用事務系と通信するホストを専用のゾーンに分けてください" }
+
+    // ---- zonegate explain -------------------------------------------------------------------
+    EXPLAIN_HEADER { en: "gateway {gateway}: new connection {src} → {dst}{packet} ({hook})", ja: "ゲートウェイ {gateway}: 新しい接続 {src} → {dst}{packet}({hook})" }
+    EXPLAIN_HOOK_FORWARD { en: "forwarded", ja: "転送" }
+    EXPLAIN_HOOK_INPUT { en: "to the gateway itself", ja: "ゲートウェイ自身宛て" }
+    EXPLAIN_HOOK_OUTPUT { en: "from the gateway itself", ja: "ゲートウェイ自身から" }
+    EXPLAIN_LABEL_SOURCE { en: "source", ja: "送信元" }
+    EXPLAIN_LABEL_DESTINATION { en: "destination", ja: "宛先" }
+    EXPLAIN_LABEL_VERDICT { en: "verdict", ja: "判定" }
+    EXPLAIN_LABEL_BECAUSE { en: "because", ja: "理由" }
+    EXPLAIN_IN_ON { en: "in on", ja: "受信" }
+    EXPLAIN_OUT_ON { en: "out on", ja: "送信" }
+    EXPLAIN_THE_GATEWAY_ITSELF { en: "the gateway itself", ja: "ゲートウェイ自身" }
+    EXPLAIN_ADDR_HOST { en: "{addr} (host {host})", ja: "{addr}(ホスト {host})" }
+    EXPLAIN_DELIVERED_TO_GATEWAY { en: ", delivered to the gateway itself", ja: "、ゲートウェイ自身に配送" }
+    EXPLAIN_IN_ZONE_LABEL { en: ", zone {zone} ({label})", ja: "、ゾーン {zone}({label})" }
+    EXPLAIN_IN_ZONE { en: ", zone {zone}", ja: "、ゾーン {zone}" }
+    EXPLAIN_IN_NO_ZONE { en: ", in no zone", ja: "、どのゾーンにも属さない" }
+    EXPLAIN_ON_INTERFACE { en: ", {dir} {interface}", ja: "、{interface} で{dir}" }
+    EXPLAIN_VERDICT_ACCEPT { en: "accept", ja: "accept(許可)" }
+    EXPLAIN_VERDICT_DROP { en: "drop", ja: "drop(破棄)" }
+    EXPLAIN_VERDICT_SPOOFED { en: "spoofed", ja: "spoofed(詐称として破棄)" }
+    EXPLAIN_VERDICT_PARTIAL { en: "partial", ja: "partial(一部のポートのみ許可)" }
+    EXPLAIN_BECAUSE_FLOW { en: "flow {id} permits it", ja: "フロー {id} が許可しています" }
+    EXPLAIN_BECAUSE_INTRA { en: "traffic inside zone {zone} is accepted (intra_zone = \"accept\")", ja: "ゾーン {zone} 内の通信は許可されます(intra_zone = \"accept\")" }
+    EXPLAIN_BECAUSE_ESSENTIAL { en: "the gateway always passes {what}", ja: "ゲートウェイは{what}を常に通します" }
+    EXPLAIN_BECAUSE_LOOPBACK { en: "loopback traffic is always allowed", ja: "ループバックの通信は常に許可されます" }
+    EXPLAIN_BECAUSE_BROADCAST { en: "dropped and counted, not logged: {what}", ja: "破棄して数えますが、ログには残しません: {what}" }
+    EXPLAIN_BECAUSE_NO_FLOW_PACKET { en: "no flow permits {from} → {to} for this packet ({packet})", ja: "このパケット({packet})について {from} → {to} を許可するフローがありません" }
+    EXPLAIN_BECAUSE_NO_FLOW { en: "no flow permits {from} → {to} for these addresses", ja: "これらのアドレスについて {from} → {to} を許可するフローがありません" }
+    EXPLAIN_BECAUSE_SPOOFED_ZONE { en: "source {src} belongs to zone {zone}, but arrives on {interface} (zone {interface_zone}): dropped as spoofed before connection tracking", ja: "送信元 {src} はゾーン {zone} に属しますが {interface}(ゾーン {interface_zone})から届いたため、コネクション追跡の前に詐称として破棄されます" }
+    EXPLAIN_BECAUSE_SPOOFED_NO_ZONE { en: "source {src} lies in no zone, so it is spoofed on {interface} (zone {interface_zone}) and everywhere else", ja: "送信元 {src} はどのゾーンにも属さないため、{interface}(ゾーン {interface_zone})でもほかのどこでも詐称とみなされます" }
+    EXPLAIN_BECAUSE_SPOOFED { en: "source {src} is spoofed", ja: "送信元 {src} は詐称されています" }
+    EXPLAIN_BECAUSE_UNKNOWN_INTERFACE { en: "interface {interface} is in no zone of gateway {gateway}: it carries nothing", ja: "インターフェース {interface} はゲートウェイ {gateway} のどのゾーンにも属さないため、何も通しません" }
+    EXPLAIN_BECAUSE_SOURCE_NOT_ON_GATEWAY { en: "zone {zone} has no interface on gateway {gateway}: a packet from it arrives on another zone's interface and is dropped as spoofed", ja: "ゾーン {zone} はゲートウェイ {gateway} にインターフェースを持ちません: そこからのパケットは別のゾーンのインターフェースに届き、詐称として破棄されます" }
+    EXPLAIN_BECAUSE_DEST_NOT_ON_GATEWAY { en: "zone {zone} has no interface on gateway {gateway}: this gateway does not reach it", ja: "ゾーン {zone} はゲートウェイ {gateway} にインターフェースを持ちません: このゲートウェイからは届きません" }
+    EXPLAIN_BECAUSE_SOURCE_NO_ZONE { en: "the source address lies in no zone: it is dropped as spoofed on every interface", ja: "送信元アドレスはどのゾーンにも属さないため、すべてのインターフェースで詐称として破棄されます" }
+    EXPLAIN_BECAUSE_DEST_NO_ZONE { en: "the destination address lies in no zone: name an egress interface with --oif", ja: "宛先アドレスはどのゾーンにも属しません: --oif で出口のインターフェースを指定してください" }
+    EXPLAIN_BECAUSE_PORTS { en: "only these ports pass; everything else is dropped:", ja: "次のポートだけが通り、それ以外は破棄されます:" }
+    EXPLAIN_FLOW_PURPOSE { en: "purpose:     ", ja: "目的:     " }
+    EXPLAIN_FLOW_APPROVED_BY { en: "approved by: ", ja: "承認者:   " }
+    EXPLAIN_FLOW_EXPIRES { en: "expires:     ", ja: "有効期限: " }
+    EXPLAIN_FLOW_EXPIRED { en: " (expired: not compiled)", ja: "(期限切れ: コンパイルされません)" }
+    EXPLAIN_FLOW_INCLUSIVE { en: " (inclusive)", ja: "(当日を含む)" }
+    EXPLAIN_PASSES { en: "{id} passes {ports}", ja: "{id} が {ports} を通します" }
+    EXPLAIN_NEAREST { en: "nearest flows:", ja: "近いフロー:" }
+    EXPLAIN_NEAREST_NONE { en: "nearest flows: none in this direction between these zones", ja: "近いフロー: これらのゾーン間のこの向きにはありません" }
+    EXPLAIN_NOTE { en: "note: ", ja: "注: " }
+    EXPLAIN_MORE { en: "{n} more", ja: "ほか {n} 件" }
+    EXPLAIN_HOST_ADDRS { en: "host {name} ({addrs})", ja: "ホスト {name}({addrs})" }
+    EXPLAIN_GROUP_ADDRS { en: "group {name} ({addrs})", ja: "グループ {name}({addrs})" }
+    EXPLAIN_DIFF_SOURCE { en: "source {addr} is not {end}", ja: "送信元 {addr} は {end} ではありません" }
+    EXPLAIN_DIFF_DESTINATION { en: "destination {addr} is not {end}", ja: "宛先 {addr} は {end} ではありません" }
+    EXPLAIN_DIFF_PORTS { en: "it permits {ports}, not {packet}", ja: "許可しているのは {ports} で、{packet} ではありません" }
+    EXPLAIN_DIFF_ONLY_PORTS { en: "it permits only {ports}", ja: "許可しているのは {ports} だけです" }
+    EXPLAIN_DIFF_EXPIRED { en: "it expired on {date} and is not compiled", ja: "{date} に期限切れとなり、コンパイルされていません" }
+    EXPLAIN_DIFF_REVERSE { en: "it permits the opposite direction: connections are opened from {from} to {to}", ja: "逆向きを許可しています: 接続は {from} から {to} へ開始されます" }
+    EXPLAIN_NOTE_LINK_LOCAL { en: "{src} is IPv6 link-local: it passes the anti-spoof check on every interface", ja: "{src} は IPv6 リンクローカルアドレスのため、どのインターフェースでも詐称チェックを通ります" }
+    EXPLAIN_NOTE_UNSPECIFIED { en: ":: passes the anti-spoof check for duplicate address detection and MLD", ja: ":: は重複アドレス検出と MLD のために詐称チェックを通ります" }
+    EXPLAIN_NOTE_MAC_PIN { en: "{src} is host {host} pinned to MAC {mac} on {iif}: from any other MAC it is dropped as spoofed", ja: "{src} は {iif} で MAC {mac} に固定されたホスト {host} です: ほかの MAC からは詐称として破棄されます" }
+    EXPLAIN_NOTE_OVERLAP_ONE { en: "{flows} also covers this packet; where flows overlap the first id decides", ja: "{flows} もこのパケットに該当します。フローが重なる場合は ID の若いものが決めます" }
+    EXPLAIN_NOTE_OVERLAP_MANY { en: "{flows} also cover this packet; where flows overlap the first id decides", ja: "{flows} もこのパケットに該当します。フローが重なる場合は ID の若いものが決めます" }
+    EXPLAIN_NOTE_OTHER_ZONE { en: "{dst} belongs to zone {zone}, but leaves through {oif} (zone {oz}): the gateway judges it by the interface's zone", ja: "{dst} はゾーン {zone} に属しますが {oif}(ゾーン {oz})から出ていきます: ゲートウェイはインターフェースのゾーンで判定します" }
+    EXPLAIN_WHAT_DHCP_DISCOVERY { en: "DHCP discovery from 0.0.0.0", ja: "0.0.0.0 からの DHCP discover" }
+    EXPLAIN_WHAT_BROADCAST { en: "{addr}: broadcast and multicast to the gateway are never management", ja: "{addr}: ゲートウェイ宛てのブロードキャストとマルチキャストは管理通信になりません" }
+    EXPLAIN_WHAT_ND { en: "IPv6 neighbour discovery (hop limit 255)", ja: "IPv6 近隣探索(ホップリミット 255)" }
+    EXPLAIN_WHAT_MLD_QUERY { en: "an MLD query from a link-local address", ja: "リンクローカルアドレスからの MLD クエリ" }
+    EXPLAIN_WHAT_DHCP_REPLY { en: "a DHCP reply on a dhcp_client interface", ja: "dhcp_client インターフェースでの DHCP 応答" }
+    EXPLAIN_WHAT_MLD_REPORT { en: "an MLD report", ja: "MLD レポート" }
+    EXPLAIN_WHAT_DHCP_REQUEST { en: "a DHCP request on a dhcp_client interface", ja: "dhcp_client インターフェースでの DHCP 要求" }
 }

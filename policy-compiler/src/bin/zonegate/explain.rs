@@ -34,6 +34,9 @@ pub struct ExplainArgs {
     oif: Option<String>,
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    /// Language of the text: ja or en (default: from LC_ALL, LC_MESSAGES, LANG).
+    #[arg(long, value_name = "ja|en", value_parser = crate::parse_lang)]
+    lang: Option<zonegate_policy::Lang>,
     /// Source: an address, a host name, or `gateway`.
     src: String,
     /// Destination: an address, a host name, or `gateway`.
@@ -44,6 +47,7 @@ pub struct ExplainArgs {
 }
 
 pub fn run(a: ExplainArgs) -> Result<ExitCode, String> {
+    let lang = a.lang.unwrap_or_else(crate::lang_from_env);
     let packet = match &a.port {
         Some(p) => Some(Packet::parse(p)?),
         None => None,
@@ -51,7 +55,7 @@ pub fn run(a: ExplainArgs) -> Result<ExitCode, String> {
     let loaded = input::load(&a.policy, a.today.as_deref())?;
     let d = &loaded.checked.diagnostics;
     let Some(p) = &loaded.checked.policy else {
-        eprint!("{}", d.render_text());
+        eprint!("{}", d.render_text_in(lang));
         return Ok(ExitCode::from(1));
     };
     let mut q = Query::new(Target::parse(&a.src), Target::parse(&a.dst), packet);
@@ -59,7 +63,7 @@ pub fn run(a: ExplainArgs) -> Result<ExitCode, String> {
     q.oif = a.oif;
     let x = explain(p, &a.gateway, &q).map_err(|e| e.to_string())?;
     match a.format {
-        Format::Text => print!("{}", x.render_text()),
+        Format::Text => print!("{}", x.render_text_in(lang)),
         Format::Json => print!("{}", x.render_json()),
     }
     Ok(ExitCode::SUCCESS)
