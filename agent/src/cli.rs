@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tracing::{error, warn};
+use zonegate_policy::Lang;
 
 const EXIT_HELP: &str = "Exit codes: 0 success (plan: nothing to do); 1 error, refused, failed or \
 rolled back; 2 plan: changes pending.\n\nExamples:\n  zonegate-agent validate\n  \
@@ -34,8 +35,27 @@ pub struct Args {
     /// agent.toml (a missing file means the defaults).
     #[arg(long, global = true, default_value = config::DEFAULT_CONFIG)]
     pub config: PathBuf,
+    /// Language of plan, status and validate: ja or en (default: from LC_ALL, LC_MESSAGES, LANG).
+    #[arg(long, global = true, value_name = "ja|en", value_parser = parse_lang)]
+    pub lang: Option<Lang>,
     #[command(subcommand)]
     pub command: Command,
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    Lang::parse(s).ok_or_else(|| format!("{s:?}: use ja or en"))
+}
+
+/// `--lang`, else the language the locale asks for (LC_ALL, then LC_MESSAGES, then LANG).
+fn lang_or_locale(lang: Option<Lang>) -> Lang {
+    lang.unwrap_or_else(|| {
+        let var = |k: &str| std::env::var(k).ok();
+        Lang::from_locale(
+            var("LC_ALL").as_deref(),
+            var("LC_MESSAGES").as_deref(),
+            var("LANG").as_deref(),
+        )
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -190,6 +210,7 @@ async fn dispatch(args: Args) -> u8 {
             return 1;
         }
     };
+    let lang = args.lang;
     match args.command {
         Command::Run { events_stdout } => {
             let (ev, alerting) = events(&cfg, events_stdout);
@@ -201,7 +222,7 @@ async fn dispatch(args: Args) -> u8 {
                 }
             }
         }
-        Command::Plan { format } => run_plan(cfg, format).await,
+        Command::Plan { format } => run_plan(cfg, format, lang_or_locale(lang)).await,
         Command::Apply {
             plan_hash,
             confirm,
@@ -240,7 +261,7 @@ fn clock_for(lkg: Option<&crate::state::LastKnownGood>) -> crate::clock::Clock {
     clock
 }
 
-async fn run_plan(cfg: AgentConfig, format: Format) -> u8 {
+async fn run_plan(cfg: AgentConfig, format: Format, lang: Lang) -> u8 {
     let lkg = read_lkg(&cfg);
     let clock = clock_for(lkg.as_ref());
     let compiled = match policy_source::load(&cfg, &clock) {
@@ -275,7 +296,7 @@ async fn run_plan(cfg: AgentConfig, format: Format) -> u8 {
         Err(e) => p.connections_error = Some(e.to_string()),
     }
     match format {
-        Format::Text => print!("{}", p.render()),
+        Format::Text => print!("{}", p.render_in(lang)),
         Format::Json => println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default()),
     }
     if p.has_changes() {

@@ -14,7 +14,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
+use zonegate_policy::messages::{Arg, Lang, Text};
 use zonegate_policy::metadata::FlowMeta;
+use zonegate_policy::t;
 
 /// Most ruleset lines a plan lists.
 const MAX_LINES: usize = 200;
@@ -339,125 +341,116 @@ impl Plan {
 
     /// The text an administrator reads.
     pub fn render(&self) -> String {
+        self.render_in(Lang::En)
+    }
+
+    /// [`Self::render`] in `lang` (messages from the catalogue in zonegate_policy::messages).
+    pub fn render_in(&self, lang: Lang) -> String {
         let mut o = String::new();
+        let r = |t: Text| t.render(lang);
         let mut line = |s: String| {
             o.push_str(&s);
             o.push('\n');
         };
-        line(format!(
-            "Gateway {}: policy {} revision {} (ruleset sha256 {})",
-            self.gateway, self.policy, self.revision, self.ruleset_sha256
-        ));
+        line(r(t!(
+            PLAN_HEADER,
+            gateway = &self.gateway,
+            policy = &self.policy,
+            revision = &self.revision,
+            sha256 = &self.ruleset_sha256
+        )));
         if let Some(signer) = &self.signer {
-            line(format!("Approved by: {signer} (signature verified)"));
+            line(r(t!(PLAN_APPROVED_BY, signer = signer)));
         }
         match &self.live {
-            Live::Missing => line(
-                "Live table: missing. Apply loads the whole ruleset (everything below is pending)."
-                    .into(),
-            ),
-            Live::MatchesLastKnownGood => {
-                line("Live table: as the agent last loaded it.".into())
-            }
+            Live::Missing => line(r(t!(PLAN_LIVE_MISSING))),
+            Live::MatchesLastKnownGood => line(r(t!(PLAN_LIVE_AS_LOADED))),
             Live::Drifted { changes } => {
-                line(format!(
-                    "Live table: DIFFERS from what the agent last loaded ({} change(s)); apply repairs:",
-                    changes.len()
-                ));
+                line(r(t!(PLAN_LIVE_DRIFTED, n = changes.len())));
                 for c in changes {
                     line(format!("  {c}"));
                 }
             }
-            Live::Unknown => line(
-                "Live table: present, but this agent has no record of loading it; apply replaces it."
-                    .into(),
-            ),
+            Live::Unknown => line(r(t!(PLAN_LIVE_UNKNOWN))),
         }
-        let list = |v: &[String]| {
+        let list = |v: &[String]| -> Arg {
             if v.is_empty() {
-                "none".to_string()
+                Arg::from(t!(PLAN_NONE))
             } else {
-                v.join(", ")
+                Arg::Plain(v.join(", "))
             }
         };
-        line(format!("Flows to add: {}", list(&self.flows.added)));
-        line(format!("Flows to revoke: {}", list(&self.flows.removed)));
-        line(format!("Flows to change: {}", list(&self.flows.changed)));
+        line(r(t!(PLAN_FLOWS_ADD, flows = list(&self.flows.added))));
+        line(r(t!(PLAN_FLOWS_REVOKE, flows = list(&self.flows.removed))));
+        line(r(t!(PLAN_FLOWS_CHANGE, flows = list(&self.flows.changed))));
         for d in &self.flow_details {
             line(format!("  {d}"));
         }
         if !self.chains_added.is_empty() || !self.chains_removed.is_empty() {
-            line(format!(
-                "Chains: add {}; remove {}",
-                list(&self.chains_added),
-                list(&self.chains_removed)
-            ));
+            line(r(t!(
+                PLAN_CHAINS,
+                added = list(&self.chains_added),
+                removed = list(&self.chains_removed)
+            )));
         }
         if !self.sets_added.is_empty() || !self.sets_removed.is_empty() {
-            line(format!(
-                "Sets and maps: add {}; remove {}",
-                list(&self.sets_added),
-                list(&self.sets_removed)
-            ));
+            line(r(t!(
+                PLAN_SETS,
+                added = list(&self.sets_added),
+                removed = list(&self.sets_removed)
+            )));
         }
         if !self.ruleset_lines.is_empty() {
-            line("Ruleset lines that change (against the last-known-good):".into());
+            line(r(t!(PLAN_RULESET_LINES)));
             for l in &self.ruleset_lines {
                 line(format!("  {l}"));
             }
         }
         if self.pending_expiries.is_empty() {
-            line("Pending expiries: none".into());
+            line(r(t!(PLAN_EXPIRIES_NONE)));
         } else {
-            line("Pending expiries (removed at midnight after the date, policy time zone):".into());
+            line(r(t!(PLAN_EXPIRIES)));
             for e in &self.pending_expiries {
-                line(format!("  {} expires {}", e.flow, e.expires));
+                line(r(t!(PLAN_EXPIRY, flow = &e.flow, date = &e.expires)));
             }
         }
         if !self.expired.is_empty() {
-            line(format!(
-                "Expired (not compiled): {}",
-                self.expired.join(", ")
-            ));
+            line(r(t!(PLAN_EXPIRED, flows = self.expired.join(", "))));
         }
         for w in &self.warnings {
             line(w.clone());
         }
-        self.render_impact(&mut line);
-        line(format!("Plan hash: {}", self.plan_hash));
-        line(if self.nothing_to_do {
-            "Nothing to do.".into()
+        self.render_impact(lang, &mut line);
+        line(r(t!(PLAN_HASH, hash = &self.plan_hash)));
+        line(r(if self.nothing_to_do {
+            t!(PLAN_NOTHING_TO_DO)
         } else {
-            "Changes pending: run `zonegate-agent apply --plan-hash ".to_string()
-                + &self.plan_hash
-                + "` to apply exactly this."
-        });
+            t!(PLAN_PENDING, hash = &self.plan_hash)
+        }));
         o
     }
 }
 
 impl Plan {
     /// What the change does to the connections open now and to the management path in use.
-    fn render_impact(&self, line: &mut impl FnMut(String)) {
+    fn render_impact(&self, lang: Lang, line: &mut impl FnMut(String)) {
+        let r = |t: Text| t.render(lang);
         for p in &self.lockout {
-            line(format!(
-                "LOCKOUT: the change cuts the management path {}; `apply` refuses it unless --force, and then rolls it back unless confirmed",
-                p.describe()
-            ));
+            line(r(t!(PLAN_LOCKOUT, path = p.describe())));
         }
         if self.connections_cut.is_empty() {
-            line("Open connections cut: none".into());
+            line(r(t!(PLAN_CUT_NONE)));
         }
         for c in &self.connections_cut {
-            line(format!(
-                "Open connections cut: {} of {} (e.g. {})",
-                c.count,
-                c.flow,
-                c.examples.join("; ")
-            ));
+            line(r(t!(
+                PLAN_CUT,
+                count = c.count,
+                flow = &c.flow,
+                examples = c.examples.join("; ")
+            )));
         }
         if let Some(e) = &self.connections_error {
-            line(format!("Open connections: not read ({e})"));
+            line(r(t!(PLAN_CUT_UNREAD, error = e.to_string())));
         }
     }
 }
@@ -508,6 +501,15 @@ mod tests {
         assert!(p.has_changes());
         assert_eq!(p.pending_expiries.len(), 1);
         assert!(p.render().contains("Plan hash: "));
+        // The same plan in Japanese: the same lines, the same hash, translated labels.
+        let ja = p.render_in(Lang::Ja);
+        assert_eq!(ja.lines().count(), p.render().lines().count(), "{ja}");
+        assert!(ja.contains("追加するフロー: F-1, F-2"), "{ja}");
+        assert!(
+            ja.contains(&format!("計画ハッシュ: {}", p.plan_hash)),
+            "{ja}"
+        );
+        assert!(ja.contains("稼働中のテーブル: ありません"), "{ja}");
     }
 
     #[test]

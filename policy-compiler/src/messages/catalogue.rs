@@ -362,4 +362,30 @@ catalogue! {
     EXPLAIN_WHAT_DHCP_REPLY { en: "a DHCP reply on a dhcp_client interface", ja: "dhcp_client インターフェースでの DHCP 応答" }
     EXPLAIN_WHAT_MLD_REPORT { en: "an MLD report", ja: "MLD レポート" }
     EXPLAIN_WHAT_DHCP_REQUEST { en: "a DHCP request on a dhcp_client interface", ja: "dhcp_client インターフェースでの DHCP 要求" }
+
+    // ---- zonegate-agent plan ------------------------------------------------------------------
+    PLAN_HEADER { en: "Gateway {gateway}: policy {policy} revision {revision} (ruleset sha256 {sha256})", ja: "ゲートウェイ {gateway}: ポリシー {policy} 改訂 {revision}(ルールセット sha256 {sha256})" }
+    PLAN_APPROVED_BY { en: "Approved by: {signer} (signature verified)", ja: "承認者: {signer}(署名を検証済み)" }
+    PLAN_LIVE_MISSING { en: "Live table: missing. Apply loads the whole ruleset (everything below is pending).", ja: "稼働中のテーブル: ありません。apply でルールセット全体を読み込みます(以下はすべて未適用です)。" }
+    PLAN_LIVE_AS_LOADED { en: "Live table: as the agent last loaded it.", ja: "稼働中のテーブル: エージェントが最後に読み込んだとおりです。" }
+    PLAN_LIVE_DRIFTED { en: "Live table: DIFFERS from what the agent last loaded ({n} change(s)); apply repairs:", ja: "稼働中のテーブル: エージェントが最後に読み込んだものと異なります({n} 件の変更)。apply で修復します:" }
+    PLAN_LIVE_UNKNOWN { en: "Live table: present, but this agent has no record of loading it; apply replaces it.", ja: "稼働中のテーブル: ありますが、このエージェントが読み込んだ記録がありません。apply で置き換えます。" }
+    PLAN_NONE { en: "none", ja: "なし" }
+    PLAN_FLOWS_ADD { en: "Flows to add: {flows}", ja: "追加するフロー: {flows}" }
+    PLAN_FLOWS_REVOKE { en: "Flows to revoke: {flows}", ja: "取り消すフロー: {flows}" }
+    PLAN_FLOWS_CHANGE { en: "Flows to change: {flows}", ja: "変更するフロー: {flows}" }
+    PLAN_CHAINS { en: "Chains: add {added}; remove {removed}", ja: "チェイン: 追加 {added}、削除 {removed}" }
+    PLAN_SETS { en: "Sets and maps: add {added}; remove {removed}", ja: "セットとマップ: 追加 {added}、削除 {removed}" }
+    PLAN_RULESET_LINES { en: "Ruleset lines that change (against the last-known-good):", ja: "変わるルールセットの行(最後の正常な状態との比較):" }
+    PLAN_EXPIRIES_NONE { en: "Pending expiries: none", ja: "期限切れ予定: なし" }
+    PLAN_EXPIRIES { en: "Pending expiries (removed at midnight after the date, policy time zone):", ja: "期限切れ予定(期日の翌日 0 時、ポリシーのタイムゾーンで削除):" }
+    PLAN_EXPIRY { en: "  {flow} expires {date}", ja: "  {flow} の期限 {date}" }
+    PLAN_EXPIRED { en: "Expired (not compiled): {flows}", ja: "期限切れ(コンパイルされません): {flows}" }
+    PLAN_HASH { en: "Plan hash: {hash}", ja: "計画ハッシュ: {hash}" }
+    PLAN_NOTHING_TO_DO { en: "Nothing to do.", ja: "変更はありません。" }
+    PLAN_PENDING { en: "Changes pending: run `zonegate-agent apply --plan-hash {hash}` to apply exactly this.", ja: "未適用の変更があります: この内容のとおりに適用するには `zonegate-agent apply --plan-hash {hash}` を実行してください。" }
+    PLAN_LOCKOUT { en: "LOCKOUT: the change cuts the management path {path}; `apply` refuses it unless --force, and then rolls it back unless confirmed", ja: "締め出し: この変更は管理経路 {path} を切断します。`apply` は --force なしでは拒否し、--force でも確認がなければ元に戻します" }
+    PLAN_CUT_NONE { en: "Open connections cut: none", ja: "切断される接続: なし" }
+    PLAN_CUT { en: "Open connections cut: {count} of {flow} (e.g. {examples})", ja: "切断される接続: {flow} の {count} 件(例: {examples})" }
+    PLAN_CUT_UNREAD { en: "Open connections: not read ({error})", ja: "開いている接続: 読み取れませんでした({error})" }
 }
