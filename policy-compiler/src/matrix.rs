@@ -12,6 +12,7 @@
 use crate::diagnostic::{Diagnostics, Severity};
 use crate::flowmap::{flow_boxes, MapKind};
 use crate::guardrails::RULES;
+use crate::messages;
 use crate::model::{
     Endpoint, Flow, IntraZone, Isolation, NetworkModel, Policy, Profile, Zone, ZoneRole, GATEWAY,
 };
@@ -586,124 +587,63 @@ struct Labels {
     nothing_permitted: &'static str,
 }
 
-const JA: Labels = Labels {
-    title: "通信マトリクス",
-    item: "項目",
-    value: "内容",
-    name: "ポリシー名",
-    revision: "改訂",
-    sha: "正規化ポリシーの SHA-256",
-    ruleset_sha: "ゲートウェイが読み込むルールセットの SHA-256",
-    signer: "承認の署名(検証済みの鍵)",
-    profile: "プロファイル",
-    model: "ネットワークモデル",
-    gateway: "ゲートウェイ",
-    all_gateways: "全ゲートウェイ",
-    evaluated: "評価日",
-    intra: "ゾーン内通信",
-    intra_accept: "許可 (intra_zone = \"accept\")",
-    intra_drop: "明示した通信のみ (intra_zone = \"drop\")",
-    zones: "ゾーン",
-    zone: "ゾーン",
-    class: "区分",
-    networks: "ネットワーク",
-    interfaces: "インターフェース",
-    matrix: "マトリクス (行: 送信元、列: 宛先)",
-    corner: "送信元 ↓ / 宛先 →",
-    gw_self: "ゲートウェイ自身",
-    denied: "すべて拒否",
-    intra_cell: "ゾーン内: 許可",
-    na: "—",
-    legend: "「すべて拒否」: 許可された通信はなく、新しい接続はすべて拒否され記録される。セルの通信IDは下の一覧に対応する。",
-    permitted: "許可されている通信",
-    id: "ID",
-    from: "送信元",
-    to: "宛先",
-    ports: "ポート",
-    purpose: "目的",
-    approver: "承認者",
-    expires: "有効期限",
-    defined: "定義箇所",
-    notes: "備考",
-    l2: "L2制御",
-    none: "なし",
-    guard: "ガードレール検査結果 (三層の対策)",
-    not_applied: "ガードレールは適用されていない (profile = \"none\")。",
-    code: "コード",
-    rule: "規則",
-    severity: "重大度",
-    result: "結果",
-    basis: "根拠",
-    findings: "指摘事項",
-    expiring: "期限間近の通信 (30日以内)",
-    expired: "期限切れの通信 (コンパイル対象外)",
-    days_left: "残り日数",
-    exceptions: "例外措置",
-    exception: "例外の理由",
-    nothing_permitted: "許可されている通信はない。",
-};
-
-const EN: Labels = Labels {
-    title: "Flow matrix",
-    item: "Item",
-    value: "Value",
-    name: "Policy name",
-    revision: "Revision",
-    sha: "SHA-256 of the canonical policy",
-    ruleset_sha: "SHA-256 of the ruleset each gateway loads",
-    signer: "Approval signature (verified key)",
-    profile: "Profile",
-    model: "Network model",
-    gateway: "Gateway",
-    all_gateways: "all gateways",
-    evaluated: "Evaluated for",
-    intra: "Intra-zone traffic",
-    intra_accept: "accepted (intra_zone = \"accept\")",
-    intra_drop: "declared flows only (intra_zone = \"drop\")",
-    zones: "Zones",
-    zone: "Zone",
-    class: "Class",
-    networks: "Networks",
-    interfaces: "Interfaces",
-    matrix: "Matrix (rows: from, columns: to)",
-    corner: "from ↓ / to →",
-    gw_self: "the gateway itself",
-    denied: "all denied",
-    intra_cell: "intra-zone: accepted",
-    na: "—",
-    legend: "\"all denied\": no flow is permitted; every new connection is dropped and logged. Flow ids refer to the list below.",
-    permitted: "Permitted flows",
-    id: "ID",
-    from: "From",
-    to: "To",
-    ports: "Ports",
-    purpose: "Purpose",
-    approver: "Approved by",
-    expires: "Expires",
-    defined: "Defined at",
-    notes: "Notes",
-    l2: "L2 control",
-    none: "none",
-    guard: "Guardrail results (三層の対策)",
-    not_applied: "Guardrails are not applied (profile = \"none\").",
-    code: "Code",
-    rule: "Rule",
-    severity: "Severity",
-    result: "Result",
-    basis: "Basis",
-    findings: "Findings",
-    expiring: "Flows expiring within 30 days",
-    expired: "Expired flows (not compiled)",
-    days_left: "Days left",
-    exceptions: "Declared exceptions",
-    exception: "Reason",
-    nothing_permitted: "No flow is permitted.",
-};
-
-fn labels(lang: Lang) -> &'static Labels {
-    match lang {
-        Lang::Ja => &JA,
-        Lang::En => &EN,
+/// The labels in `lang`, from the message catalogue (crate::messages).
+fn labels(lang: Lang) -> Labels {
+    Labels {
+        title: messages::MATRIX_TITLE.template(lang),
+        item: messages::MATRIX_ITEM.template(lang),
+        value: messages::MATRIX_VALUE.template(lang),
+        name: messages::MATRIX_NAME.template(lang),
+        revision: messages::MATRIX_REVISION.template(lang),
+        sha: messages::MATRIX_SHA.template(lang),
+        ruleset_sha: messages::MATRIX_RULESET_SHA.template(lang),
+        signer: messages::MATRIX_SIGNER.template(lang),
+        profile: messages::MATRIX_PROFILE.template(lang),
+        model: messages::MATRIX_MODEL.template(lang),
+        gateway: messages::MATRIX_GATEWAY.template(lang),
+        all_gateways: messages::MATRIX_ALL_GATEWAYS.template(lang),
+        evaluated: messages::MATRIX_EVALUATED.template(lang),
+        intra: messages::MATRIX_INTRA.template(lang),
+        intra_accept: messages::MATRIX_INTRA_ACCEPT.template(lang),
+        intra_drop: messages::MATRIX_INTRA_DROP.template(lang),
+        zones: messages::MATRIX_ZONES.template(lang),
+        zone: messages::MATRIX_ZONE.template(lang),
+        class: messages::MATRIX_CLASS.template(lang),
+        networks: messages::MATRIX_NETWORKS.template(lang),
+        interfaces: messages::MATRIX_INTERFACES.template(lang),
+        matrix: messages::MATRIX_MATRIX.template(lang),
+        corner: messages::MATRIX_CORNER.template(lang),
+        gw_self: messages::MATRIX_GW_SELF.template(lang),
+        denied: messages::MATRIX_DENIED.template(lang),
+        intra_cell: messages::MATRIX_INTRA_CELL.template(lang),
+        na: messages::MATRIX_NA.template(lang),
+        legend: messages::MATRIX_LEGEND.template(lang),
+        permitted: messages::MATRIX_PERMITTED.template(lang),
+        id: messages::MATRIX_ID.template(lang),
+        from: messages::MATRIX_FROM.template(lang),
+        to: messages::MATRIX_TO.template(lang),
+        ports: messages::MATRIX_PORTS.template(lang),
+        purpose: messages::MATRIX_PURPOSE.template(lang),
+        approver: messages::MATRIX_APPROVER.template(lang),
+        expires: messages::MATRIX_EXPIRES.template(lang),
+        defined: messages::MATRIX_DEFINED.template(lang),
+        notes: messages::MATRIX_NOTES.template(lang),
+        l2: messages::MATRIX_L2.template(lang),
+        none: messages::MATRIX_NONE.template(lang),
+        guard: messages::MATRIX_GUARD.template(lang),
+        not_applied: messages::MATRIX_NOT_APPLIED.template(lang),
+        code: messages::MATRIX_CODE.template(lang),
+        rule: messages::MATRIX_RULE.template(lang),
+        severity: messages::MATRIX_SEVERITY.template(lang),
+        result: messages::MATRIX_RESULT.template(lang),
+        basis: messages::MATRIX_BASIS.template(lang),
+        findings: messages::MATRIX_FINDINGS.template(lang),
+        expiring: messages::MATRIX_EXPIRING.template(lang),
+        expired: messages::MATRIX_EXPIRED.template(lang),
+        days_left: messages::MATRIX_DAYS_LEFT.template(lang),
+        exceptions: messages::MATRIX_EXCEPTIONS.template(lang),
+        exception: messages::MATRIX_EXCEPTION.template(lang),
+        nothing_permitted: messages::MATRIX_NOTHING_PERMITTED.template(lang),
     }
 }
 
@@ -714,7 +654,7 @@ impl Matrix {
 
     /// Axis label of a zone: the display name with the id, or "the gateway itself".
     fn axis_label(&self, name: &str, lang: Lang) -> String {
-        let l = labels(lang);
+        let l = &labels(lang);
         if name == GATEWAY {
             return l.gw_self.to_string();
         }
@@ -790,7 +730,7 @@ impl Matrix {
     }
 
     fn summary_rows(&self, lang: Lang) -> Vec<(&'static str, String, bool)> {
-        let l = labels(lang);
+        let l = &labels(lang);
         let mut rows = self.policy_rows(lang);
         if let Some(s) = &self.signer {
             rows.insert(3, (l.signer, s.clone(), true));
@@ -799,7 +739,7 @@ impl Matrix {
     }
 
     fn policy_rows(&self, lang: Lang) -> Vec<(&'static str, String, bool)> {
-        let l = labels(lang);
+        let l = &labels(lang);
         vec![
             (l.name, self.policy.name.clone(), false),
             (l.revision, self.policy.revision.clone(), false),
@@ -876,7 +816,7 @@ impl Matrix {
 
     /// Markdown: the summary, zones, matrix and lists as tables.
     pub fn render_md(&self, lang: Lang) -> String {
-        let l = labels(lang);
+        let l = &labels(lang);
         let mut o = String::new();
         let _ = writeln!(o, "# {}: {}\n", l.title, md(&self.policy.name));
         let _ = writeln!(o, "| {} | {} |\n| --- | --- |", l.item, l.value);
@@ -1075,7 +1015,7 @@ impl Matrix {
     }
 
     fn notes(f: &FlowEntry, lang: Lang) -> String {
-        let l = labels(lang);
+        let l = &labels(lang);
         let mut n = Vec::new();
         if let Some(c) = &f.l2_control {
             n.push(format!("{}: {c}", l.l2));
@@ -1107,7 +1047,7 @@ impl Matrix {
     /// One self-contained HTML file (inline CSS, no scripts, no external resources) laid out
     /// for A4 landscape printing.
     pub fn render_html(&self, lang: Lang) -> String {
-        let l = labels(lang);
+        let l = &labels(lang);
         let mut o = String::new();
         let _ = writeln!(
             o,

@@ -9,6 +9,7 @@ use super::{
     StructKind,
 };
 use crate::matrix::{h, md, Lang, CSS};
+use crate::messages;
 use crate::model::GATEWAY;
 use std::fmt::Write as _;
 
@@ -64,114 +65,58 @@ struct Labels {
     reach_note: &'static str,
 }
 
-const JA: Labels = Labels {
-    title: "ポリシー変更の差分",
-    item: "項目",
-    value: "内容",
-    old: "変更前",
-    new: "変更後",
-    sha: "正規化ポリシーの SHA-256",
-    evaluated: "評価日",
-    gateways: "対象ゲートウェイ",
-    verdict: "判定",
-    note: "注意",
-    no_change: "変更なし: 両ポリシーが許可する通信は同一で、フロー・ガードレール所見・構成にも差異はない。",
-    changed: "変更あり",
-    blocked: "変更後のポリシーにはエラーとなるガードレール所見があり、このままではコンパイルできない。",
-    added: "追加されたフロー",
-    removed: "削除されたフロー",
-    flow_changed: "変更されたフロー",
-    reachable: "新たに到達可能になる通信",
-    unreachable: "到達不可になる通信",
-    appeared: "新たに発生するガードレール所見",
-    disappeared: "解消されるガードレール所見",
-    structure: "構成の変更 (ゲートウェイ・インターフェース・ゾーン)",
-    none: "なし",
-    id: "ID",
-    from: "送信元",
-    to: "宛先",
-    ports: "ポート",
-    purpose: "目的",
-    approver: "承認者",
-    expires: "有効期限",
-    defined: "定義箇所",
-    field: "項目",
-    before: "変更前",
-    after: "変更後",
-    src: "送信元アドレス",
-    dst: "宛先アドレス",
-    flows: "根拠のフロー",
-    code: "コード",
-    rule: "規則",
-    severity: "重大度",
-    finding: "所見",
-    at: "箇所",
-    gw_self: "ゲートウェイ自身",
-    any: "全アドレス",
-    zone: "ゾーン全体",
-    all: "全通信",
-    v4_only: "IPv4のみ",
-    v6_only: "IPv6のみ",
-    intra: "ゾーン内通信 (intra_zone = \"accept\")",
-    reach_note: "新規接続として許可される通信 (コンパイル結果と同じ判定: 送信元はゾーンのアドレスに限る) を比較した。",
-};
-
-const EN: Labels = Labels {
-    title: "Policy change diff",
-    item: "Item",
-    value: "Value",
-    old: "Old",
-    new: "New",
-    sha: "SHA-256 of the canonical policy",
-    evaluated: "Evaluated for",
-    gateways: "Gateways compared",
-    verdict: "Verdict",
-    note: "Note",
-    no_change: "No change: both policies permit the same connections, with the same flows, guardrail findings and structure.",
-    changed: "changed",
-    blocked: "The new policy has guardrail errors: it cannot be compiled as it is.",
-    added: "Flows added",
-    removed: "Flows removed",
-    flow_changed: "Flows changed",
-    reachable: "Newly reachable",
-    unreachable: "No longer reachable",
-    appeared: "Guardrail findings that appear",
-    disappeared: "Guardrail findings that disappear",
-    structure: "Structural changes (gateways, interfaces, zones)",
-    none: "none",
-    id: "ID",
-    from: "From",
-    to: "To",
-    ports: "Ports",
-    purpose: "Purpose",
-    approver: "Approved by",
-    expires: "Expires",
-    defined: "Defined at",
-    field: "Field",
-    before: "Old",
-    after: "New",
-    src: "Source addresses",
-    dst: "Destination addresses",
-    flows: "Permitted by",
-    code: "Code",
-    rule: "Rule",
-    severity: "Severity",
-    finding: "Finding",
-    at: "At",
-    gw_self: "the gateway itself",
-    any: "any address",
-    zone: "the whole zone",
-    all: "all traffic",
-    v4_only: "IPv4 only",
-    v6_only: "IPv6 only",
-    intra: "intra-zone traffic (intra_zone = \"accept\")",
-    reach_note: "Compared: what each gateway accepts as a new connection (as compiled: sources limited to the zone's addresses).",
-};
-
-fn labels(lang: Lang) -> &'static Labels {
-    match lang {
-        Lang::Ja => &JA,
-        Lang::En => &EN,
+/// The labels in `lang`, from the message catalogue (crate::messages).
+fn labels(lang: Lang) -> Labels {
+    Labels {
+        title: messages::DIFF_TITLE.template(lang),
+        item: messages::DIFF_ITEM.template(lang),
+        value: messages::DIFF_VALUE.template(lang),
+        old: messages::DIFF_OLD.template(lang),
+        new: messages::DIFF_NEW.template(lang),
+        sha: messages::DIFF_SHA.template(lang),
+        evaluated: messages::DIFF_EVALUATED.template(lang),
+        gateways: messages::DIFF_GATEWAYS.template(lang),
+        verdict: messages::DIFF_VERDICT.template(lang),
+        note: messages::DIFF_NOTE.template(lang),
+        no_change: messages::DIFF_NO_CHANGE.template(lang),
+        changed: messages::DIFF_CHANGED.template(lang),
+        blocked: messages::DIFF_BLOCKED.template(lang),
+        added: messages::DIFF_ADDED.template(lang),
+        removed: messages::DIFF_REMOVED.template(lang),
+        flow_changed: messages::DIFF_FLOW_CHANGED.template(lang),
+        reachable: messages::DIFF_REACHABLE.template(lang),
+        unreachable: messages::DIFF_UNREACHABLE.template(lang),
+        appeared: messages::DIFF_APPEARED.template(lang),
+        disappeared: messages::DIFF_DISAPPEARED.template(lang),
+        structure: messages::DIFF_STRUCTURE.template(lang),
+        none: messages::DIFF_NONE.template(lang),
+        id: messages::DIFF_ID.template(lang),
+        from: messages::DIFF_FROM.template(lang),
+        to: messages::DIFF_TO.template(lang),
+        ports: messages::DIFF_PORTS.template(lang),
+        purpose: messages::DIFF_PURPOSE.template(lang),
+        approver: messages::DIFF_APPROVER.template(lang),
+        expires: messages::DIFF_EXPIRES.template(lang),
+        defined: messages::DIFF_DEFINED.template(lang),
+        field: messages::DIFF_FIELD.template(lang),
+        before: messages::DIFF_BEFORE.template(lang),
+        after: messages::DIFF_AFTER.template(lang),
+        src: messages::DIFF_SRC.template(lang),
+        dst: messages::DIFF_DST.template(lang),
+        flows: messages::DIFF_FLOWS.template(lang),
+        code: messages::DIFF_CODE.template(lang),
+        rule: messages::DIFF_RULE.template(lang),
+        severity: messages::DIFF_SEVERITY.template(lang),
+        finding: messages::DIFF_FINDING.template(lang),
+        at: messages::DIFF_AT.template(lang),
+        gw_self: messages::DIFF_GW_SELF.template(lang),
+        any: messages::DIFF_ANY.template(lang),
+        zone: messages::DIFF_ZONE.template(lang),
+        all: messages::DIFF_ALL.template(lang),
+        v4_only: messages::DIFF_V4_ONLY.template(lang),
+        v6_only: messages::DIFF_V6_ONLY.template(lang),
+        intra: messages::DIFF_INTRA.template(lang),
+        reach_note: messages::DIFF_REACH_NOTE.template(lang),
     }
 }
 
@@ -224,7 +169,7 @@ impl Diff {
     }
 
     fn outline(&self, lang: Lang) -> Outline {
-        let l = labels(lang);
+        let l = &labels(lang);
         Outline {
             title: format!(
                 "{}: {} {} → {}",
@@ -339,7 +284,7 @@ impl Diff {
         mark: &'static str,
         lang: Lang,
     ) -> Section {
-        let l = labels(lang);
+        let l = &labels(lang);
         let mut blocks = Vec::new();
         for p in pairs {
             blocks.push(Block::Sub(format!(
@@ -368,7 +313,7 @@ impl Diff {
         mark: &'static str,
         lang: Lang,
     ) -> Section {
-        let l = labels(lang);
+        let l = &labels(lang);
         let rows = fs
             .iter()
             .map(|f| {
@@ -398,7 +343,7 @@ impl Diff {
     }
 
     fn structure_section(&self, lang: Lang) -> Section {
-        let l = labels(lang);
+        let l = &labels(lang);
         let blocks = self
             .structure
             .iter()
@@ -516,7 +461,7 @@ fn severity(s: &str, lang: Lang) -> String {
 }
 
 fn reach_row(r: &super::ReachLine, lang: Lang) -> Vec<String> {
-    let l = labels(lang);
+    let l = &labels(lang);
     let addrs = |v: &[AddrItem]| {
         v.iter()
             .map(|a| addr_text(a, l))

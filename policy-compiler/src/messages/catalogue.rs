@@ -388,4 +388,111 @@ catalogue! {
     PLAN_CUT_NONE { en: "Open connections cut: none", ja: "切断される接続: なし" }
     PLAN_CUT { en: "Open connections cut: {count} of {flow} (e.g. {examples})", ja: "切断される接続: {flow} の {count} 件(例: {examples})" }
     PLAN_CUT_UNREAD { en: "Open connections: not read ({error})", ja: "開いている接続: 読み取れませんでした({error})" }
+
+    // ---- zonegate diff: labels ----------------------------------------------------------------------
+    DIFF_TITLE { en: "Policy change diff", ja: "ポリシー変更の差分" }
+    DIFF_ITEM { en: "Item", ja: "項目" }
+    DIFF_VALUE { en: "Value", ja: "内容" }
+    DIFF_OLD { en: "Old", ja: "変更前" }
+    DIFF_NEW { en: "New", ja: "変更後" }
+    DIFF_SHA { en: "SHA-256 of the canonical policy", ja: "正規化ポリシーの SHA-256" }
+    DIFF_EVALUATED { en: "Evaluated for", ja: "評価日" }
+    DIFF_GATEWAYS { en: "Gateways compared", ja: "対象ゲートウェイ" }
+    DIFF_VERDICT { en: "Verdict", ja: "判定" }
+    DIFF_NOTE { en: "Note", ja: "注意" }
+    DIFF_NO_CHANGE { en: "No change: both policies permit the same connections, with the same flows, guardrail findings and structure.", ja: "変更なし: 両ポリシーが許可する通信は同一で、フロー・ガードレール所見・構成にも差異はない。" }
+    DIFF_CHANGED { en: "changed", ja: "変更あり" }
+    DIFF_BLOCKED { en: "The new policy has guardrail errors: it cannot be compiled as it is.", ja: "変更後のポリシーにはエラーとなるガードレール所見があり、このままではコンパイルできない。" }
+    DIFF_ADDED { en: "Flows added", ja: "追加されたフロー" }
+    DIFF_REMOVED { en: "Flows removed", ja: "削除されたフロー" }
+    DIFF_FLOW_CHANGED { en: "Flows changed", ja: "変更されたフロー" }
+    DIFF_REACHABLE { en: "Newly reachable", ja: "新たに到達可能になる通信" }
+    DIFF_UNREACHABLE { en: "No longer reachable", ja: "到達不可になる通信" }
+    DIFF_APPEARED { en: "Guardrail findings that appear", ja: "新たに発生するガードレール所見" }
+    DIFF_DISAPPEARED { en: "Guardrail findings that disappear", ja: "解消されるガードレール所見" }
+    DIFF_STRUCTURE { en: "Structural changes (gateways, interfaces, zones)", ja: "構成の変更 (ゲートウェイ・インターフェース・ゾーン)" }
+    DIFF_NONE { en: "none", ja: "なし" }
+    DIFF_ID { en: "ID", ja: "ID" }
+    DIFF_FROM { en: "From", ja: "送信元" }
+    DIFF_TO { en: "To", ja: "宛先" }
+    DIFF_PORTS { en: "Ports", ja: "ポート" }
+    DIFF_PURPOSE { en: "Purpose", ja: "目的" }
+    DIFF_APPROVER { en: "Approved by", ja: "承認者" }
+    DIFF_EXPIRES { en: "Expires", ja: "有効期限" }
+    DIFF_DEFINED { en: "Defined at", ja: "定義箇所" }
+    DIFF_FIELD { en: "Field", ja: "項目" }
+    DIFF_BEFORE { en: "Old", ja: "変更前" }
+    DIFF_AFTER { en: "New", ja: "変更後" }
+    DIFF_SRC { en: "Source addresses", ja: "送信元アドレス" }
+    DIFF_DST { en: "Destination addresses", ja: "宛先アドレス" }
+    DIFF_FLOWS { en: "Permitted by", ja: "根拠のフロー" }
+    DIFF_CODE { en: "Code", ja: "コード" }
+    DIFF_RULE { en: "Rule", ja: "規則" }
+    DIFF_SEVERITY { en: "Severity", ja: "重大度" }
+    DIFF_FINDING { en: "Finding", ja: "所見" }
+    DIFF_AT { en: "At", ja: "箇所" }
+    DIFF_GW_SELF { en: "the gateway itself", ja: "ゲートウェイ自身" }
+    DIFF_ANY { en: "any address", ja: "全アドレス" }
+    DIFF_ZONE { en: "the whole zone", ja: "ゾーン全体" }
+    DIFF_ALL { en: "all traffic", ja: "全通信" }
+    DIFF_V4_ONLY { en: "IPv4 only", ja: "IPv4のみ" }
+    DIFF_V6_ONLY { en: "IPv6 only", ja: "IPv6のみ" }
+    DIFF_INTRA { en: "intra-zone traffic (intra_zone = \"accept\")", ja: "ゾーン内通信 (intra_zone = \"accept\")" }
+    DIFF_REACH_NOTE { en: "Compared: what each gateway accepts as a new connection (as compiled: sources limited to the zone's addresses).", ja: "新規接続として許可される通信 (コンパイル結果と同じ判定: 送信元はゾーンのアドレスに限る) を比較した。" }
+
+    // ---- zonegate matrix: labels ----------------------------------------------------------------------
+    MATRIX_TITLE { en: "Flow matrix", ja: "通信マトリクス" }
+    MATRIX_ITEM { en: "Item", ja: "項目" }
+    MATRIX_VALUE { en: "Value", ja: "内容" }
+    MATRIX_NAME { en: "Policy name", ja: "ポリシー名" }
+    MATRIX_REVISION { en: "Revision", ja: "改訂" }
+    MATRIX_SHA { en: "SHA-256 of the canonical policy", ja: "正規化ポリシーの SHA-256" }
+    MATRIX_RULESET_SHA { en: "SHA-256 of the ruleset each gateway loads", ja: "ゲートウェイが読み込むルールセットの SHA-256" }
+    MATRIX_SIGNER { en: "Approval signature (verified key)", ja: "承認の署名(検証済みの鍵)" }
+    MATRIX_PROFILE { en: "Profile", ja: "プロファイル" }
+    MATRIX_MODEL { en: "Network model", ja: "ネットワークモデル" }
+    MATRIX_GATEWAY { en: "Gateway", ja: "ゲートウェイ" }
+    MATRIX_ALL_GATEWAYS { en: "all gateways", ja: "全ゲートウェイ" }
+    MATRIX_EVALUATED { en: "Evaluated for", ja: "評価日" }
+    MATRIX_INTRA { en: "Intra-zone traffic", ja: "ゾーン内通信" }
+    MATRIX_INTRA_ACCEPT { en: "accepted (intra_zone = \"accept\")", ja: "許可 (intra_zone = \"accept\")" }
+    MATRIX_INTRA_DROP { en: "declared flows only (intra_zone = \"drop\")", ja: "明示した通信のみ (intra_zone = \"drop\")" }
+    MATRIX_ZONES { en: "Zones", ja: "ゾーン" }
+    MATRIX_ZONE { en: "Zone", ja: "ゾーン" }
+    MATRIX_CLASS { en: "Class", ja: "区分" }
+    MATRIX_NETWORKS { en: "Networks", ja: "ネットワーク" }
+    MATRIX_INTERFACES { en: "Interfaces", ja: "インターフェース" }
+    MATRIX_MATRIX { en: "Matrix (rows: from, columns: to)", ja: "マトリクス (行: 送信元、列: 宛先)" }
+    MATRIX_CORNER { en: "from ↓ / to →", ja: "送信元 ↓ / 宛先 →" }
+    MATRIX_GW_SELF { en: "the gateway itself", ja: "ゲートウェイ自身" }
+    MATRIX_DENIED { en: "all denied", ja: "すべて拒否" }
+    MATRIX_INTRA_CELL { en: "intra-zone: accepted", ja: "ゾーン内: 許可" }
+    MATRIX_NA { en: "—", ja: "—" }
+    MATRIX_LEGEND { en: "\"all denied\": no flow is permitted; every new connection is dropped and logged. Flow ids refer to the list below.", ja: "「すべて拒否」: 許可された通信はなく、新しい接続はすべて拒否され記録される。セルの通信IDは下の一覧に対応する。" }
+    MATRIX_PERMITTED { en: "Permitted flows", ja: "許可されている通信" }
+    MATRIX_ID { en: "ID", ja: "ID" }
+    MATRIX_FROM { en: "From", ja: "送信元" }
+    MATRIX_TO { en: "To", ja: "宛先" }
+    MATRIX_PORTS { en: "Ports", ja: "ポート" }
+    MATRIX_PURPOSE { en: "Purpose", ja: "目的" }
+    MATRIX_APPROVER { en: "Approved by", ja: "承認者" }
+    MATRIX_EXPIRES { en: "Expires", ja: "有効期限" }
+    MATRIX_DEFINED { en: "Defined at", ja: "定義箇所" }
+    MATRIX_NOTES { en: "Notes", ja: "備考" }
+    MATRIX_L2 { en: "L2 control", ja: "L2制御" }
+    MATRIX_NONE { en: "none", ja: "なし" }
+    MATRIX_GUARD { en: "Guardrail results (三層の対策)", ja: "ガードレール検査結果 (三層の対策)" }
+    MATRIX_NOT_APPLIED { en: "Guardrails are not applied (profile = \"none\").", ja: "ガードレールは適用されていない (profile = \"none\")。" }
+    MATRIX_CODE { en: "Code", ja: "コード" }
+    MATRIX_RULE { en: "Rule", ja: "規則" }
+    MATRIX_SEVERITY { en: "Severity", ja: "重大度" }
+    MATRIX_RESULT { en: "Result", ja: "結果" }
+    MATRIX_BASIS { en: "Basis", ja: "根拠" }
+    MATRIX_FINDINGS { en: "Findings", ja: "指摘事項" }
+    MATRIX_EXPIRING { en: "Flows expiring within 30 days", ja: "期限間近の通信 (30日以内)" }
+    MATRIX_EXPIRED { en: "Expired flows (not compiled)", ja: "期限切れの通信 (コンパイル対象外)" }
+    MATRIX_DAYS_LEFT { en: "Days left", ja: "残り日数" }
+    MATRIX_EXCEPTIONS { en: "Declared exceptions", ja: "例外措置" }
+    MATRIX_EXCEPTION { en: "Reason", ja: "例外の理由" }
+    MATRIX_NOTHING_PERMITTED { en: "No flow is permitted.", ja: "許可されている通信はない。" }
 }

@@ -251,9 +251,10 @@ mod tests {
                 m.id
             );
             // A Japanese entry must hold Japanese script: an English text copied over is not a
-            // translation.
+            // translation. Only a few labels are the same word in both (a column headed "ID").
+            const SAME_IN_BOTH: &[&str] = &["DIFF_ID", "MATRIX_ID"];
             assert!(
-                !m.ja.is_ascii(),
+                !m.ja.is_ascii() || SAME_IN_BOTH.contains(&m.id) && m.ja == m.en,
                 "{}: the Japanese text holds no Japanese: {:?}",
                 m.id,
                 m.ja
