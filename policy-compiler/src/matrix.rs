@@ -17,6 +17,7 @@ use crate::model::{
     Endpoint, Flow, IntraZone, Isolation, NetworkModel, Policy, Profile, Zone, ZoneRole, GATEWAY,
 };
 use crate::net::Family;
+use crate::t;
 use serde::Serialize;
 use std::fmt::Write as _;
 use thiserror::Error;
@@ -666,30 +667,21 @@ impl Matrix {
     }
 
     fn class_text(z: &ZoneInfo, lang: Lang) -> String {
-        let role = z.role.as_deref().map(|r| match (r, lang) {
-            ("mynumber", Lang::Ja) => "マイナンバー利用事務系",
-            ("lgwan", Lang::Ja) => "LGWAN接続系",
-            ("internet", Lang::Ja) => "インターネット接続系",
-            ("external", Lang::Ja) => "インターネット(外部)",
-            ("mynumber", Lang::En) => "My Number",
-            ("lgwan", Lang::En) => "LGWAN",
-            ("internet", Lang::En) => "internet-connected",
-            ("external", Lang::En) => "external (Internet)",
-            (other, _) => other,
+        let role = z.role.as_deref().map(|r| match r {
+            "mynumber" => messages::MATRIX_ROLE_MYNUMBER.template(lang),
+            "lgwan" => messages::MATRIX_ROLE_LGWAN.template(lang),
+            "internet" => messages::MATRIX_ROLE_INTERNET.template(lang),
+            "external" => messages::MATRIX_ROLE_EXTERNAL.template(lang),
+            other => other,
         });
-        let iso = z.isolation.as_deref().map(|i| match (i, lang) {
-            ("mynumber-like", Lang::Ja) => "マイナンバー系に準じた隔離",
-            ("critical", Lang::Ja) => "重要系",
-            ("mynumber-like", Lang::En) => "isolated like My Number",
-            ("critical", Lang::En) => "critical",
-            (other, _) => other,
+        let iso = z.isolation.as_deref().map(|i| match i {
+            "mynumber-like" => messages::MATRIX_ISOLATION_MYNUMBER_LIKE.template(lang),
+            "critical" => messages::MATRIX_ISOLATION_CRITICAL.template(lang),
+            other => other,
         });
         let parts: Vec<&str> = role.into_iter().chain(iso).collect();
         if parts.is_empty() {
-            match lang {
-                Lang::Ja => "一般".into(),
-                Lang::En => "generic".into(),
-            }
+            messages::MATRIX_CLASS_GENERIC.template(lang).into()
         } else {
             parts.join(", ")
         }
@@ -704,28 +696,24 @@ impl Matrix {
             "beta-prime" => "β′",
             other => other,
         };
-        match lang {
-            Lang::Ja => format!("{greek}モデル ({m})"),
-            Lang::En => format!("{greek} model ({m})"),
-        }
+        t!(MATRIX_MODEL_NAME, greek = greek, model = m).render(lang)
     }
 
     fn severity_text(s: &str, lang: Lang) -> &str {
-        match (s, lang) {
-            ("error", Lang::Ja) => "エラー",
-            ("warning", Lang::Ja) => "警告",
-            ("warning/error", Lang::Ja) => "警告 (strict_mac ではエラー)",
-            ("warning/error", Lang::En) => "warning (error with strict_mac)",
-            (other, _) => other,
+        match s {
+            "error" => messages::SEVERITY_ERROR.template(lang),
+            "warning" => messages::SEVERITY_WARNING.template(lang),
+            "warning/error" => messages::MATRIX_SEVERITY_STRICT_MAC.template(lang),
+            other => other,
         }
     }
 
     fn result_text(s: &str, lang: Lang) -> &str {
-        match (s, lang) {
-            ("pass", Lang::Ja) => "適合",
-            ("fail", Lang::Ja) => "不適合",
-            ("warning", Lang::Ja) => "警告あり",
-            (other, _) => other,
+        match s {
+            "pass" => messages::MATRIX_RESULT_PASS.template(lang),
+            "fail" => messages::MATRIX_RESULT_FAIL.template(lang),
+            "warning" => messages::MATRIX_RESULT_WARNING.template(lang),
+            other => other,
         }
     }
 
@@ -1025,17 +1013,12 @@ impl Matrix {
         }
         if !f.overlapped_by.is_empty() {
             let ids = f.overlapped_by.join(", ");
-            n.push(match lang {
-                Lang::Ja => format!("{ids} と重複 (重複部分は {ids} が優先)"),
-                Lang::En => format!(
-                    "overlaps {ids}, which {} the overlap",
-                    if f.overlapped_by.len() == 1 {
-                        "decides"
-                    } else {
-                        "decide"
-                    }
-                ),
-            });
+            let text = if f.overlapped_by.len() == 1 {
+                t!(MATRIX_OVERLAP_ONE, ids = ids)
+            } else {
+                t!(MATRIX_OVERLAP_MANY, ids = ids)
+            };
+            n.push(text.render(lang));
         }
         if n.is_empty() {
             "-".into()

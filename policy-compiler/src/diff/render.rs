@@ -11,6 +11,7 @@ use super::{
 use crate::matrix::{h, md, Lang, CSS};
 use crate::messages;
 use crate::model::GATEWAY;
+use crate::t;
 use std::fmt::Write as _;
 
 struct Labels {
@@ -373,54 +374,38 @@ impl Diff {
         let (o, n) = (opt(&s.old), opt(&s.new));
         let z = |v: &str| self.zone_label(v, lang);
         let subj = &s.subject;
-        match (s.kind, lang) {
-            (StructKind::GatewayAdded, Lang::Ja) => format!("ゲートウェイ {subj} を追加"),
-            (StructKind::GatewayAdded, Lang::En) => format!("gateway {subj} added"),
-            (StructKind::GatewayRemoved, Lang::Ja) => format!("ゲートウェイ {subj} を削除"),
-            (StructKind::GatewayRemoved, Lang::En) => format!("gateway {subj} removed"),
-            (StructKind::InterfaceAdded, Lang::Ja) => {
-                format!("{gw}: インターフェース {subj} を追加 (ゾーン {})", z(&n))
+        let text = match s.kind {
+            StructKind::GatewayAdded => t!(DIFF_GATEWAY_ADDED, gateway = subj),
+            StructKind::GatewayRemoved => t!(DIFF_GATEWAY_REMOVED, gateway = subj),
+            StructKind::InterfaceAdded => {
+                t!(
+                    DIFF_INTERFACE_ADDED,
+                    gw = gw,
+                    interface = subj,
+                    zone = z(&n)
+                )
             }
-            (StructKind::InterfaceAdded, Lang::En) => {
-                format!("{gw}: interface {subj} added (zone {})", z(&n))
+            StructKind::InterfaceRemoved => {
+                t!(
+                    DIFF_INTERFACE_REMOVED,
+                    gw = gw,
+                    interface = subj,
+                    zone = z(&o)
+                )
             }
-            (StructKind::InterfaceRemoved, Lang::Ja) => {
-                format!("{gw}: インターフェース {subj} を削除 (ゾーン {})", z(&o))
-            }
-            (StructKind::InterfaceRemoved, Lang::En) => {
-                format!("{gw}: interface {subj} removed (zone {})", z(&o))
-            }
-            (StructKind::InterfaceMoved, Lang::Ja) => format!(
-                "{gw}: インターフェース {subj} の所属ゾーン {} → {}",
-                z(&o),
-                z(&n)
+            StructKind::InterfaceMoved => t!(
+                DIFF_INTERFACE_MOVED,
+                gw = gw,
+                interface = subj,
+                old = z(&o),
+                new = z(&n)
             ),
-            (StructKind::InterfaceMoved, Lang::En) => format!(
-                "{gw}: interface {subj} moved from zone {} to {}",
-                z(&o),
-                z(&n)
-            ),
-            (StructKind::ZoneAdded, Lang::Ja) => {
-                format!("ゾーン {} を追加 (ネットワーク {n})", z(subj))
-            }
-            (StructKind::ZoneAdded, Lang::En) => format!("zone {} added (networks {n})", z(subj)),
-            (StructKind::ZoneRemoved, Lang::Ja) => {
-                format!("ゾーン {} を削除 (ネットワーク {o})", z(subj))
-            }
-            (StructKind::ZoneRemoved, Lang::En) => {
-                format!("zone {} removed (networks {o})", z(subj))
-            }
-            (StructKind::ZoneNetworks, Lang::Ja) => {
-                format!("ゾーン {} のネットワーク: {o} → {n}", z(subj))
-            }
-            (StructKind::ZoneNetworks, Lang::En) => {
-                format!("zone {} networks: {o} -> {n}", z(subj))
-            }
-            (StructKind::IntraZone, Lang::Ja) => format!("ゾーン内通信 (intra_zone): {o} → {n}"),
-            (StructKind::IntraZone, Lang::En) => {
-                format!("intra-zone traffic (intra_zone): {o} -> {n}")
-            }
-        }
+            StructKind::ZoneAdded => t!(DIFF_ZONE_ADDED, zone = z(subj), networks = &n),
+            StructKind::ZoneRemoved => t!(DIFF_ZONE_REMOVED, zone = z(subj), networks = &o),
+            StructKind::ZoneNetworks => t!(DIFF_ZONE_NETWORKS, zone = z(subj), old = &o, new = &n),
+            StructKind::IntraZone => t!(DIFF_INTRA_ZONE, old = &o, new = &n),
+        };
+        text.render(lang)
     }
 }
 
@@ -453,10 +438,10 @@ fn field_row(id: &str, f: &FieldChange) -> Vec<String> {
 }
 
 fn severity(s: &str, lang: Lang) -> String {
-    match (s, lang) {
-        ("error", Lang::Ja) => "エラー".into(),
-        ("warning", Lang::Ja) => "警告".into(),
-        (other, _) => other.to_string(),
+    match s {
+        "error" => t!(SEVERITY_ERROR).render(lang),
+        "warning" => t!(SEVERITY_WARNING).render(lang),
+        other => other.to_string(),
     }
 }
 

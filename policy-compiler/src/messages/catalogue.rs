@@ -495,4 +495,31 @@ catalogue! {
     MATRIX_EXCEPTIONS { en: "Declared exceptions", ja: "例外措置" }
     MATRIX_EXCEPTION { en: "Reason", ja: "例外の理由" }
     MATRIX_NOTHING_PERMITTED { en: "No flow is permitted.", ja: "許可されている通信はない。" }
+
+    // ---- zonegate diff: structural changes ---------------------------------------------------
+    DIFF_GATEWAY_ADDED { en: "gateway {gateway} added", ja: "ゲートウェイ {gateway} を追加" }
+    DIFF_GATEWAY_REMOVED { en: "gateway {gateway} removed", ja: "ゲートウェイ {gateway} を削除" }
+    DIFF_INTERFACE_ADDED { en: "{gw}: interface {interface} added (zone {zone})", ja: "{gw}: インターフェース {interface} を追加 (ゾーン {zone})" }
+    DIFF_INTERFACE_REMOVED { en: "{gw}: interface {interface} removed (zone {zone})", ja: "{gw}: インターフェース {interface} を削除 (ゾーン {zone})" }
+    DIFF_INTERFACE_MOVED { en: "{gw}: interface {interface} moved from zone {old} to {new}", ja: "{gw}: インターフェース {interface} の所属ゾーン {old} → {new}" }
+    DIFF_ZONE_ADDED { en: "zone {zone} added (networks {networks})", ja: "ゾーン {zone} を追加 (ネットワーク {networks})" }
+    DIFF_ZONE_REMOVED { en: "zone {zone} removed (networks {networks})", ja: "ゾーン {zone} を削除 (ネットワーク {networks})" }
+    DIFF_ZONE_NETWORKS { en: "zone {zone} networks: {old} -> {new}", ja: "ゾーン {zone} のネットワーク: {old} → {new}" }
+    DIFF_INTRA_ZONE { en: "intra-zone traffic (intra_zone): {old} -> {new}", ja: "ゾーン内通信 (intra_zone): {old} → {new}" }
+
+    // ---- zonegate matrix: classes and results ------------------------------------------------
+    MATRIX_ROLE_MYNUMBER { en: "My Number", ja: "マイナンバー利用事務系" }
+    MATRIX_ROLE_LGWAN { en: "LGWAN", ja: "LGWAN接続系" }
+    MATRIX_ROLE_INTERNET { en: "internet-connected", ja: "インターネット接続系" }
+    MATRIX_ROLE_EXTERNAL { en: "external (Internet)", ja: "インターネット(外部)" }
+    MATRIX_ISOLATION_MYNUMBER_LIKE { en: "isolated like My Number", ja: "マイナンバー系に準じた隔離" }
+    MATRIX_ISOLATION_CRITICAL { en: "critical", ja: "重要系" }
+    MATRIX_CLASS_GENERIC { en: "generic", ja: "一般" }
+    MATRIX_MODEL_NAME { en: "{greek} model ({model})", ja: "{greek}モデル ({model})" }
+    MATRIX_SEVERITY_STRICT_MAC { en: "warning (error with strict_mac)", ja: "警告 (strict_mac ではエラー)" }
+    MATRIX_RESULT_PASS { en: "pass", ja: "適合" }
+    MATRIX_RESULT_FAIL { en: "fail", ja: "不適合" }
+    MATRIX_RESULT_WARNING { en: "warning", ja: "警告あり" }
+    MATRIX_OVERLAP_ONE { en: "overlaps {ids}, which decides the overlap", ja: "{ids} と重複 (重複部分は {ids} が優先)" }
+    MATRIX_OVERLAP_MANY { en: "overlaps {ids}, which decide the overlap", ja: "{ids} と重複 (重複部分は {ids} が優先)" }
 }
