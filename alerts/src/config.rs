@@ -40,6 +40,9 @@ pub struct AlertsConfig {
     pub heartbeat_secs: u64,
     /// IANA time zone of alert times (`Asia/Tokyo`). Default: the system's.
     pub time_zone: Option<String>,
+    /// "ja": every alert also carries `summary_ja`, its summary line in Japanese (the English
+    /// `summary` stays, so routing rules keep working). Default "en": English only.
+    pub summary_lang: SummaryLang,
     /// Denied-flow events from NFLOG.
     pub denied_flows: DeniedFlowConfig,
     /// Where alerts go; any number, all get every alert.
@@ -53,10 +56,22 @@ impl Default for AlertsConfig {
             queue_max_bytes: 64 * 1024 * 1024,
             heartbeat_secs: 60,
             time_zone: None,
+            summary_lang: SummaryLang::En,
             denied_flows: DeniedFlowConfig::default(),
             sinks: Vec::new(),
         }
     }
+}
+
+/// Languages of the summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SummaryLang {
+    /// `summary` only.
+    #[default]
+    En,
+    /// `summary` and `summary_ja`.
+    Ja,
 }
 
 /// `[alerts.denied_flows]`: aggregation of NFLOG samples into alerts. The NFLOG group is not
@@ -187,13 +202,43 @@ pub enum SyslogTransport {
     Unix,
 }
 
-/// `kind = "syslog"`: RFC 5424 messages with structured data, the alert JSON as MSG.
+/// What a syslog sink writes (alerts/src/sink/siem.rs has the field mapping of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogFormat {
+    /// RFC 5424 with structured data, the alert JSON as MSG (the default).
+    #[default]
+    Rfc5424,
+    /// RFC 3164 (BSD syslog) header, the alert JSON as MSG: for older syslog servers.
+    Rfc3164,
+    /// ArcSight Common Event Format after an RFC 3164 header: ArcSight, Microsoft Sentinel.
+    Cef,
+    /// IBM QRadar Log Event Extended Format 2.0 after an RFC 3164 header.
+    Leef,
+}
+
+/// How messages are delimited on a TCP or TLS stream (RFC 6587).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyslogFraming {
+    /// `LEN SP MSG` (RFC 6587 section 3.4.1; RFC 5425 for TLS).
+    OctetCounting,
+    /// MSG then LF (RFC 6587 section 3.4.2): what most CEF, LEEF and RFC 3164 receivers read.
+    Newline,
+}
+
+/// `kind = "syslog"`: RFC 5424 messages with structured data, the alert JSON as MSG; or
+/// RFC 3164, CEF or LEEF (`format`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SyslogConfig {
     #[serde(flatten)]
     pub common: SinkCommon,
     pub transport: SyslogTransport,
+    /// rfc5424 (default), rfc3164, cef or leef.
+    pub format: SyslogFormat,
+    /// tcp/tls framing. Default: octet-counting for rfc5424, newline for the others.
+    pub framing: Option<SyslogFraming>,
     /// `host:port` (tcp, tls, udp) or a socket path (unix, default /dev/log).
     pub address: String,
     /// Facility name: kern, user, auth, authpriv, daemon, local0..local7, ...
@@ -225,6 +270,8 @@ impl Default for SyslogConfig {
         SyslogConfig {
             common: SinkCommon::default(),
             transport: SyslogTransport::Tcp,
+            format: SyslogFormat::Rfc5424,
+            framing: None,
             address: String::new(),
             facility: "local0".into(),
             app_name: "zonegate".into(),
@@ -343,6 +390,9 @@ impl SinkConfig {
                 }
                 if c.app_name.is_empty() || c.app_name.len() > 48 {
                     out.push("app_name must be 1 to 48 characters (RFC 5424)".into());
+                }
+                if c.format == SyslogFormat::Rfc3164 && c.app_name.len() > 32 {
+                    out.push("app_name must be at most 32 characters with format = \"rfc3164\" (the TAG of RFC 3164 section 4.1.3)".into());
                 }
             }
             SinkConfig::File(c) => {

@@ -19,6 +19,7 @@ pub mod nflog;
 pub mod pipeline;
 pub mod queue;
 pub mod sink;
+mod summary_ja;
 
 pub use config::{AlertsConfig, DeniedFlowConfig, SinkConfig};
 pub use id::EventId;

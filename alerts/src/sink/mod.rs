@@ -4,6 +4,7 @@
 //! whether one alert got through; ordering, retries and cursors are the worker's job.
 
 pub mod file;
+pub mod siem;
 pub mod syslog;
 pub(crate) mod tls;
 pub mod webhook;

@@ -9,6 +9,7 @@ mod delivery;
 mod lab;
 mod nflog_netns;
 mod receivers;
+mod siem;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
