@@ -173,6 +173,18 @@ pub struct WebhookConfig {
     pub tls_verify: bool,
     /// PEM bundle of trusted CAs. Default: the system bundle.
     pub ca_file: Option<PathBuf>,
+    /// HTTP proxy `http://host:port` on the way to the receiver: an https:// URL goes through a
+    /// CONNECT tunnel (TLS end to end with the receiver), an http:// URL as an absolute-form
+    /// request. Default: direct (the environment's `https_proxy` is not read: a daemon's
+    /// environment is not where a gateway's egress is configured).
+    pub proxy: Option<String>,
+    /// File holding the proxy credentials as one line `user:password` (HTTP Basic,
+    /// `Proxy-Authorization`). Read at every connection; must not be readable by other users.
+    pub proxy_credentials_file: Option<PathBuf>,
+    /// PEM client certificate (chain) presented when the receiver asks for one (mutual TLS).
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file`.
+    pub client_key_file: Option<PathBuf>,
 }
 
 impl Default for WebhookConfig {
@@ -184,6 +196,10 @@ impl Default for WebhookConfig {
             timeout_secs: 10,
             tls_verify: true,
             ca_file: None,
+            proxy: None,
+            proxy_credentials_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }
@@ -379,6 +395,19 @@ impl SinkConfig {
                 }
                 if c.timeout_secs == 0 {
                     out.push("timeout_secs must be at least 1".into());
+                }
+                if let Some(proxy) = &c.proxy {
+                    if let Err(e) = crate::sink::webhook::Proxy::parse(proxy) {
+                        out.push(format!("proxy: {e}"));
+                    }
+                } else if c.proxy_credentials_file.is_some() {
+                    out.push("proxy_credentials_file is set but proxy is not".into());
+                }
+                if c.client_cert_file.is_some() != c.client_key_file.is_some() {
+                    out.push(
+                        "client_cert_file and client_key_file go together: set both or neither"
+                            .into(),
+                    );
                 }
             }
             SinkConfig::Syslog(c) => {

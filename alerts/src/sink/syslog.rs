@@ -349,7 +349,7 @@ impl Sink for SyslogSink {
                 if conn.is_none() {
                     if let (Some(name), None) = (server_name.as_deref(), tls.as_ref()) {
                         *tls = Some(TlsTarget {
-                            config: tls::client_config(*verify, ca_file.as_deref())?,
+                            config: tls::client_config(*verify, ca_file.as_deref(), None)?,
                             server_name: tls::server_name(name)?,
                         });
                     }

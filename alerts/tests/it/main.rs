@@ -8,6 +8,7 @@ mod crash;
 mod delivery;
 mod lab;
 mod nflog_netns;
+mod proxy;
 mod receivers;
 mod siem;
 
