@@ -10,6 +10,7 @@ mod lab;
 mod nflog_netns;
 mod proxy;
 mod receivers;
+mod schema;
 mod siem;
 
 use std::path::PathBuf;
