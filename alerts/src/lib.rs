@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod id;
+mod logline;
 pub mod metrics;
 pub mod model;
 pub mod nflog;

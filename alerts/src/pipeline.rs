@@ -295,6 +295,7 @@ impl AlertPipeline {
             agent_version: env!("CARGO_PKG_VERSION").into(),
             kind,
         };
+        crate::logline::log(&alert);
         let payload = serde_json::to_vec(&alert).unwrap_or_else(|e| {
             // Cannot happen with these types; if it ever does, the team still hears of it.
             tracing::error!(error = %e, id = %id, "Could not serialise an alert.");
