@@ -534,4 +534,66 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn siem_proxy_and_language_keys_read_from_agent_toml() {
+        let cfg: AlertsConfig = toml::from_str(
+            r#"
+summary_lang = "ja"
+[[sinks]]
+kind = "syslog"
+format = "cef"
+framing = "octet-counting"
+address = "10.20.0.114:514"
+[[sinks]]
+kind = "webhook"
+url = "https://soc.example.lg.jp/h"
+proxy = "http://proxy.example.lg.jp:8080"
+proxy_credentials_file = "/etc/zonegate/proxy.cred"
+client_cert_file = "/etc/zonegate/c.pem"
+client_key_file = "/etc/zonegate/c.key"
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.summary_lang, SummaryLang::Ja);
+        let SinkConfig::Syslog(s) = &cfg.sinks[0] else {
+            panic!("{cfg:?}")
+        };
+        assert_eq!(
+            (s.format, s.framing),
+            (SyslogFormat::Cef, Some(SyslogFraming::OctetCounting))
+        );
+        assert_eq!(cfg.validate(), vec![]);
+        // Unknown values are refused by name.
+        let e = toml::from_str::<AlertsConfig>("[[sinks]]\nkind = \"syslog\"\nformat = \"xml\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("xml") && e.contains("rfc3164"), "{e}");
+        let e = toml::from_str::<AlertsConfig>("summary_lang = \"fr\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("fr") && e.contains("ja"), "{e}");
+        // Problems the pipeline reports (and skips the sink for).
+        let bad = AlertsConfig {
+            sinks: vec![
+                SinkConfig::Webhook(WebhookConfig {
+                    url: "https://soc.example.lg.jp/h".into(),
+                    proxy: Some("https://proxy:3128".into()),
+                    client_cert_file: Some("/c.pem".into()),
+                    ..Default::default()
+                }),
+                SinkConfig::Webhook(WebhookConfig {
+                    url: "https://soc.example.lg.jp/h".into(),
+                    proxy_credentials_file: Some("/p".into()),
+                    ..Default::default()
+                }),
+            ],
+            ..Default::default()
+        };
+        let problems: Vec<String> = bad.validate().into_iter().map(|p| p.message).collect();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("TLS to the proxy itself is not supported"));
+        assert!(problems[1].contains("client_cert_file and client_key_file go together"));
+        assert!(problems[2].contains("proxy_credentials_file is set but proxy is not"));
+    }
 }
