@@ -397,4 +397,22 @@ mod tests {
         assert!(l.contains("\tsev=8\t"), "{l}");
         assert!(l.contains("\tgateway=gw|1\t"), "{l}");
     }
+
+    #[test]
+    fn long_rfc3164_datagrams_get_a_short_msg() {
+        let payload = format!(
+            r#"{{"id":"x","type":"t","severity":"low","time":"2026-04-01T10:00:00.000+09:00","summary":"s","pad":"{}"}}"#,
+            "a".repeat(5000)
+        );
+        let m = rfc3164(133, "gw1", "zonegate", "42", payload.as_bytes(), Some(1024));
+        assert!(m.len() <= 1024);
+        let text = String::from_utf8(m).unwrap();
+        assert!(
+            text.starts_with("<133>Apr  1 10:00:00 gw1 zonegate[42]: {"),
+            "{text}"
+        );
+        assert!(text.contains(r#""truncated":true"#), "{text}");
+        let full = rfc3164(133, "gw1", "zonegate", "42", payload.as_bytes(), None);
+        assert!(full.ends_with(payload.as_bytes()));
+    }
 }

@@ -466,4 +466,19 @@ mod tests {
         let text = String::from_utf8_lossy(&m);
         assert!(text.contains("truncated=\"true\""));
     }
+
+    #[test]
+    fn cef_and_leef_datagrams_are_cut_at_a_character_boundary() {
+        let payload = format!(
+            r#"{{"id":"x","type":"t","severity":"low","time":"2026-04-01T10:00:00.000+09:00","summary":"{}"}}"#,
+            "あ".repeat(2000)
+        );
+        for kind in [SyslogFormat::Cef, SyslogFormat::Leef] {
+            let f = Format { kind, ..format() };
+            let m = f.render(5, payload.as_bytes(), Some(1000));
+            assert!(m.len() <= 1000 && m.len() > 990, "{kind:?}: {}", m.len());
+            let text = String::from_utf8(m).expect("whole characters");
+            assert!(text.starts_with("<133>Apr  1 10:00:00 gw1 "), "{text}");
+        }
+    }
 }
