@@ -10,6 +10,7 @@ die() { printf '%sxx%s %s\n' "$BOLD$RED" "$RESET" "$*" >&2; exit 1; }
 
 # Debian packages the tests and the lab use, as "command:package".
 REQUIRED_TOOLS="nft:nftables ip:iproute2"
+REQUIRED_PYTHON_MODULES="jsonschema:python3-jsonschema"
 # Packaging and the real-systemd boot test (issue 7): lint, unit checks, the .deb, the container.
 REQUIRED_TOOLS="$REQUIRED_TOOLS shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg"
 REQUIRED_TOOLS="$REQUIRED_TOOLS ssh-keygen:openssh-client"
@@ -20,6 +21,12 @@ ensure_packages() {
     for pair in $REQUIRED_TOOLS; do
         local cmd=${pair%%:*} pkg=${pair##*:}
         if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$cmd" ]; then missing+=("$pkg"); fi
+    done
+    # Python modules of Debian's python3, as "module:package": the alert schema test validates
+    # real alerts with the independent `jsonschema` validator (alerts/tests/it/schema.rs).
+    for pair in $REQUIRED_PYTHON_MODULES; do
+        local mod=${pair%%:*} pkg=${pair##*:}
+        if ! /usr/bin/python3 -c "import $mod" >/dev/null 2>&1; then missing+=("$pkg"); fi
     done
     if [ ${#missing[@]} -gt 0 ]; then
         if [ "$(id -u)" -ne 0 ]; then

@@ -108,15 +108,107 @@ pub enum Command {
     },
 }
 
+/// Where logs go: `ZONEGATE_LOG_FORMAT` = `auto` (default), `journal`, `text` or `json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LogTarget {
+    /// The systemd journal's native protocol: priority from the level, every field its own
+    /// journal field (ALERT_ID, EVENT_TYPE, FROM_ZONE...).
+    Journal,
+    /// Readable lines on stderr (colours on a terminal).
+    Text,
+    /// One JSON object per line on stderr, for log shippers.
+    Json,
+}
+
+/// `auto` picks the journal when stderr is the journal stream systemd gave this service (the
+/// `JOURNAL_STREAM` convention of systemd.exec(5): `DEVICE:INODE` of that stream), text
+/// otherwise (a terminal, a pipe, a test).
+fn log_target() -> (LogTarget, Option<String>) {
+    let auto = || {
+        if stderr_is_journal_stream() {
+            LogTarget::Journal
+        } else {
+            LogTarget::Text
+        }
+    };
+    match std::env::var("ZONEGATE_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("") | Ok("auto") => (auto(), None),
+        Ok("journal") => (LogTarget::Journal, None),
+        Ok("text") => (LogTarget::Text, None),
+        Ok("json") => (LogTarget::Json, None),
+        Ok(other) => (
+            auto(),
+            Some(format!(
+                "ZONEGATE_LOG_FORMAT={other:?} is not one of auto, journal, text, json; using auto \
+                 / ZONEGATE_LOG_FORMAT={other:?} は auto, journal, text, json のいずれでもないため auto を使います"
+            )),
+        ),
+    }
+}
+
+fn stderr_is_journal_stream() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(stream) = std::env::var("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = stream.split_once(':') else {
+        return false;
+    };
+    let (Ok(dev), Ok(ino)) = (dev.parse::<u64>(), ino.parse::<u64>()) else {
+        return false;
+    };
+    std::fs::metadata("/proc/self/fd/2").is_ok_and(|m| m.dev() == dev && m.ino() == ino)
+}
+
 fn init_tracing(default: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("ZONEGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let filter = || {
+        tracing_subscriber::EnvFilter::try_from_env("ZONEGATE_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+    };
+    let (target, problem) = log_target();
+    let mut fallback = None;
+    if target == LogTarget::Journal {
+        match tracing_journald::layer() {
+            Ok(layer) => {
+                // Field names as they are (ALERT_ID, not F_ALERT_ID), under the unit's name.
+                let layer = layer
+                    .with_field_prefix(None)
+                    .with_syslog_identifier("zonegate-agent".into());
+                let _ = tracing_subscriber::registry()
+                    .with(filter())
+                    .with(layer)
+                    .try_init();
+                if let Some(p) = problem {
+                    tracing::warn!("{p}");
+                }
+                return;
+            }
+            Err(e) => fallback = Some(e),
+        }
+    }
+    if target == LogTarget::Json {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init();
+    } else {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter())
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .try_init();
+    }
+    if let Some(p) = problem {
+        tracing::warn!("{p}");
+    }
+    if let Some(e) = fallback {
+        tracing::warn!(error = %e, "The systemd journal is not reachable; logging text to stderr. / systemd ジャーナルに接続できないため、標準エラー出力にテキストで記録します。");
+    }
 }
 
 /// The event stream: logs, optionally stdout, and the alert pipeline. The pipeline starts here

@@ -147,3 +147,77 @@ fn a_broken_config_is_an_error_for_commands() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("mode"));
 }
+
+/// Under systemd (stderr is the stream named by `JOURNAL_STREAM`) logs go to the journal with
+/// their fields; elsewhere they are text, or JSON when asked. Checked through where a warning
+/// (an unknown agent.toml key) lands.
+#[test]
+fn logs_go_to_the_journal_only_when_stderr_is_the_journal_stream() {
+    use std::os::unix::fs::MetadataExt;
+    let cfg = setup("journal", POLICY, "renamed_setting = 1\n");
+    let d = cfg.parent().expect("dir").to_path_buf();
+    let warning = "unknown key \"renamed_setting\" ignored";
+    let run = |journal_stream: Option<&str>, format: Option<&str>| -> String {
+        let path = d.join("stderr.txt");
+        let err = std::fs::File::create(&path).expect("stderr file");
+        let meta = err.metadata().expect("stat");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zonegate-agent"));
+        cmd.arg("--config")
+            .arg(&cfg)
+            .arg("validate")
+            .env_remove("ZONEGATE_MODE")
+            .env_remove("ZONEGATE_LOG")
+            .env_remove("JOURNAL_STREAM")
+            .env_remove("ZONEGATE_LOG_FORMAT")
+            .stdout(std::process::Stdio::null())
+            .stderr(err);
+        match journal_stream {
+            Some("stderr") => {
+                cmd.env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+            }
+            Some(other) => {
+                cmd.env("JOURNAL_STREAM", other);
+            }
+            None => {}
+        }
+        if let Some(f) = format {
+            cmd.env("ZONEGATE_LOG_FORMAT", f);
+        }
+        let status = cmd.status().expect("run zonegate-agent");
+        assert!(status.success());
+        std::fs::read_to_string(&path).expect("read stderr")
+    };
+    // Another stream (as when started from a terminal by hand under a systemd session): text.
+    let text = run(Some("1:2"), None);
+    assert!(text.contains(warning), "{text}");
+    assert!(!text.trim_start().starts_with('{'), "{text}");
+    // JSON lines when asked.
+    let json = run(None, Some("json"));
+    let lines: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(warning))),
+        "{json}"
+    );
+    // A wrong value is named, in both languages, and auto is used.
+    let bogus = run(None, Some("bogus"));
+    assert!(
+        bogus.contains("ZONEGATE_LOG_FORMAT=\"bogus\" is not one of auto, journal, text, json")
+            && bogus.contains("のいずれでもない"),
+        "{bogus}"
+    );
+    // stderr is the journal stream: the journal, or text with a warning when it is not there.
+    let journal = run(Some("stderr"), None);
+    if std::path::Path::new("/run/systemd/journal/socket").exists() {
+        assert!(!journal.contains(warning), "{journal}");
+    } else {
+        assert!(
+            journal.contains("The systemd journal is not reachable") && journal.contains(warning),
+            "{journal}"
+        );
+    }
+}

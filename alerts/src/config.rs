@@ -40,6 +40,9 @@ pub struct AlertsConfig {
     pub heartbeat_secs: u64,
     /// IANA time zone of alert times (`Asia/Tokyo`). Default: the system's.
     pub time_zone: Option<String>,
+    /// "ja": every alert also carries `summary_ja`, its summary line in Japanese (the English
+    /// `summary` stays, so routing rules keep working). Default "en": English only.
+    pub summary_lang: SummaryLang,
     /// Denied-flow events from NFLOG.
     pub denied_flows: DeniedFlowConfig,
     /// Where alerts go; any number, all get every alert.
@@ -53,10 +56,22 @@ impl Default for AlertsConfig {
             queue_max_bytes: 64 * 1024 * 1024,
             heartbeat_secs: 60,
             time_zone: None,
+            summary_lang: SummaryLang::En,
             denied_flows: DeniedFlowConfig::default(),
             sinks: Vec::new(),
         }
     }
+}
+
+/// Languages of the summary line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SummaryLang {
+    /// `summary` only.
+    #[default]
+    En,
+    /// `summary` and `summary_ja`.
+    Ja,
 }
 
 /// `[alerts.denied_flows]`: aggregation of NFLOG samples into alerts. The NFLOG group is not
@@ -158,6 +173,18 @@ pub struct WebhookConfig {
     pub tls_verify: bool,
     /// PEM bundle of trusted CAs. Default: the system bundle.
     pub ca_file: Option<PathBuf>,
+    /// HTTP proxy `http://host:port` on the way to the receiver: an https:// URL goes through a
+    /// CONNECT tunnel (TLS end to end with the receiver), an http:// URL as an absolute-form
+    /// request. Default: direct (the environment's `https_proxy` is not read: a daemon's
+    /// environment is not where a gateway's egress is configured).
+    pub proxy: Option<String>,
+    /// File holding the proxy credentials as one line `user:password` (HTTP Basic,
+    /// `Proxy-Authorization`). Read at every connection; must not be readable by other users.
+    pub proxy_credentials_file: Option<PathBuf>,
+    /// PEM client certificate (chain) presented when the receiver asks for one (mutual TLS).
+    pub client_cert_file: Option<PathBuf>,
+    /// PEM private key of `client_cert_file`.
+    pub client_key_file: Option<PathBuf>,
 }
 
 impl Default for WebhookConfig {
@@ -169,6 +196,10 @@ impl Default for WebhookConfig {
             timeout_secs: 10,
             tls_verify: true,
             ca_file: None,
+            proxy: None,
+            proxy_credentials_file: None,
+            client_cert_file: None,
+            client_key_file: None,
         }
     }
 }
@@ -187,13 +218,43 @@ pub enum SyslogTransport {
     Unix,
 }
 
-/// `kind = "syslog"`: RFC 5424 messages with structured data, the alert JSON as MSG.
+/// What a syslog sink writes (alerts/src/sink/siem.rs has the field mapping of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogFormat {
+    /// RFC 5424 with structured data, the alert JSON as MSG (the default).
+    #[default]
+    Rfc5424,
+    /// RFC 3164 (BSD syslog) header, the alert JSON as MSG: for older syslog servers.
+    Rfc3164,
+    /// ArcSight Common Event Format after an RFC 3164 header: ArcSight, Microsoft Sentinel.
+    Cef,
+    /// IBM QRadar Log Event Extended Format 2.0 after an RFC 3164 header.
+    Leef,
+}
+
+/// How messages are delimited on a TCP or TLS stream (RFC 6587).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SyslogFraming {
+    /// `LEN SP MSG` (RFC 6587 section 3.4.1; RFC 5425 for TLS).
+    OctetCounting,
+    /// MSG then LF (RFC 6587 section 3.4.2): what most CEF, LEEF and RFC 3164 receivers read.
+    Newline,
+}
+
+/// `kind = "syslog"`: RFC 5424 messages with structured data, the alert JSON as MSG; or
+/// RFC 3164, CEF or LEEF (`format`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SyslogConfig {
     #[serde(flatten)]
     pub common: SinkCommon,
     pub transport: SyslogTransport,
+    /// rfc5424 (default), rfc3164, cef or leef.
+    pub format: SyslogFormat,
+    /// tcp/tls framing. Default: octet-counting for rfc5424, newline for the others.
+    pub framing: Option<SyslogFraming>,
     /// `host:port` (tcp, tls, udp) or a socket path (unix, default /dev/log).
     pub address: String,
     /// Facility name: kern, user, auth, authpriv, daemon, local0..local7, ...
@@ -225,6 +286,8 @@ impl Default for SyslogConfig {
         SyslogConfig {
             common: SinkCommon::default(),
             transport: SyslogTransport::Tcp,
+            format: SyslogFormat::Rfc5424,
+            framing: None,
             address: String::new(),
             facility: "local0".into(),
             app_name: "zonegate".into(),
@@ -333,6 +396,19 @@ impl SinkConfig {
                 if c.timeout_secs == 0 {
                     out.push("timeout_secs must be at least 1".into());
                 }
+                if let Some(proxy) = &c.proxy {
+                    if let Err(e) = crate::sink::webhook::Proxy::parse(proxy) {
+                        out.push(format!("proxy: {e}"));
+                    }
+                } else if c.proxy_credentials_file.is_some() {
+                    out.push("proxy_credentials_file is set but proxy is not".into());
+                }
+                if c.client_cert_file.is_some() != c.client_key_file.is_some() {
+                    out.push(
+                        "client_cert_file and client_key_file go together: set both or neither"
+                            .into(),
+                    );
+                }
             }
             SinkConfig::Syslog(c) => {
                 if c.transport != SyslogTransport::Unix && c.address.rsplit_once(':').is_none() {
@@ -343,6 +419,9 @@ impl SinkConfig {
                 }
                 if c.app_name.is_empty() || c.app_name.len() > 48 {
                     out.push("app_name must be 1 to 48 characters (RFC 5424)".into());
+                }
+                if c.format == SyslogFormat::Rfc3164 && c.app_name.len() > 32 {
+                    out.push("app_name must be at most 32 characters with format = \"rfc3164\" (the TAG of RFC 3164 section 4.1.3)".into());
                 }
             }
             SinkConfig::File(c) => {
@@ -454,5 +533,67 @@ mod tests {
                 "sink.._.._etc_passwd"
             ]
         );
+    }
+
+    #[test]
+    fn siem_proxy_and_language_keys_read_from_agent_toml() {
+        let cfg: AlertsConfig = toml::from_str(
+            r#"
+summary_lang = "ja"
+[[sinks]]
+kind = "syslog"
+format = "cef"
+framing = "octet-counting"
+address = "10.20.0.114:514"
+[[sinks]]
+kind = "webhook"
+url = "https://soc.example.lg.jp/h"
+proxy = "http://proxy.example.lg.jp:8080"
+proxy_credentials_file = "/etc/zonegate/proxy.cred"
+client_cert_file = "/etc/zonegate/c.pem"
+client_key_file = "/etc/zonegate/c.key"
+"#,
+        )
+        .unwrap();
+        assert_eq!(cfg.summary_lang, SummaryLang::Ja);
+        let SinkConfig::Syslog(s) = &cfg.sinks[0] else {
+            panic!("{cfg:?}")
+        };
+        assert_eq!(
+            (s.format, s.framing),
+            (SyslogFormat::Cef, Some(SyslogFraming::OctetCounting))
+        );
+        assert_eq!(cfg.validate(), vec![]);
+        // Unknown values are refused by name.
+        let e = toml::from_str::<AlertsConfig>("[[sinks]]\nkind = \"syslog\"\nformat = \"xml\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("xml") && e.contains("rfc3164"), "{e}");
+        let e = toml::from_str::<AlertsConfig>("summary_lang = \"fr\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("fr") && e.contains("ja"), "{e}");
+        // Problems the pipeline reports (and skips the sink for).
+        let bad = AlertsConfig {
+            sinks: vec![
+                SinkConfig::Webhook(WebhookConfig {
+                    url: "https://soc.example.lg.jp/h".into(),
+                    proxy: Some("https://proxy:3128".into()),
+                    client_cert_file: Some("/c.pem".into()),
+                    ..Default::default()
+                }),
+                SinkConfig::Webhook(WebhookConfig {
+                    url: "https://soc.example.lg.jp/h".into(),
+                    proxy_credentials_file: Some("/p".into()),
+                    ..Default::default()
+                }),
+            ],
+            ..Default::default()
+        };
+        let problems: Vec<String> = bad.validate().into_iter().map(|p| p.message).collect();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].contains("TLS to the proxy itself is not supported"));
+        assert!(problems[1].contains("client_cert_file and client_key_file go together"));
+        assert!(problems[2].contains("proxy_credentials_file is set but proxy is not"));
     }
 }

@@ -13,12 +13,14 @@
 
 pub mod config;
 pub mod id;
+mod logline;
 pub mod metrics;
 pub mod model;
 pub mod nflog;
 pub mod pipeline;
 pub mod queue;
 pub mod sink;
+mod summary_ja;
 
 pub use config::{AlertsConfig, DeniedFlowConfig, SinkConfig};
 pub use id::EventId;

@@ -151,6 +151,9 @@ pub struct Alert {
     pub ruleset_sha256: Option<String>,
     /// One human-readable line (chat messages, syslog viewers).
     pub summary: String,
+    /// The same line in Japanese, when agent.toml has `[alerts] summary_lang = "ja"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary_ja: Option<String>,
     /// The agent's version.
     pub agent_version: String,
     /// `type` and `details`.

@@ -10,7 +10,7 @@
 //! [`INBOX_CAP`] alerts and then drops the oldest of the lowest severity, like the queue's cap,
 //! and reports it in the next queue-overflow alert.
 
-use crate::config::{AlertsConfig, SinkConfig};
+use crate::config::{AlertsConfig, SinkConfig, SummaryLang};
 use crate::id::EventId;
 use crate::metrics::{self, Metrics, MetricsSnapshot, SinkCounters};
 use crate::model::{
@@ -91,6 +91,7 @@ struct Inner {
     tz: TimeZone,
     started: Instant,
     heartbeat_secs: u64,
+    summary_lang: SummaryLang,
     inbox: Mutex<Inbox>,
     inbox_cv: Condvar,
     /// Highest emit number the writer has taken care of (written, or dropped and counted).
@@ -221,6 +222,7 @@ impl AlertPipeline {
             tz,
             started: Instant::now(),
             heartbeat_secs: config.heartbeat_secs,
+            summary_lang: config.summary_lang,
             inbox: Mutex::new(Inbox::default()),
             inbox_cv: Condvar::new(),
             processed: Mutex::new(0),
@@ -289,9 +291,11 @@ impl AlertPipeline {
             policy: context.policy,
             ruleset_sha256: context.ruleset_sha256,
             summary: kind.summary(),
+            summary_ja: (self.inner.summary_lang == SummaryLang::Ja).then(|| kind.summary_ja()),
             agent_version: env!("CARGO_PKG_VERSION").into(),
             kind,
         };
+        crate::logline::log(&alert);
         let payload = serde_json::to_vec(&alert).unwrap_or_else(|e| {
             // Cannot happen with these types; if it ever does, the team still hears of it.
             tracing::error!(error = %e, id = %id, "Could not serialise an alert.");

@@ -8,7 +8,8 @@
 //! 2. `systemctl reload` with a broken zones.toml fails and keeps the running ruleset;
 //! 3. SIGKILL of the agent leaves the ruleset in the kernel, and systemd restarts the agent;
 //! 4. a frozen agent (SIGSTOP) is killed by the watchdog and restarted;
-//! 5. `systemctl restart nftables` (which flushes every table) is repaired;
+//! 5. `systemctl restart nftables` (which flushes every table) is repaired, and the drift alert
+//!    is in the journal at warning priority or above with its fields (`journal_has_drift_alert`);
 //! 6. a boot with a broken zones.toml and a broken agent.toml loads the last-known-good ruleset
 //!    before network-pre.target, and it stays;
 //! 7. a boot with no last-known-good and a broken zones.toml loads this site's lockdown (with its
@@ -348,6 +349,44 @@ fn agent_toml(extra: &str) -> String {
     )
 }
 
+/// Under systemd the agent logs to the journal natively: `journalctl -p warning -u
+/// zonegate-agent` must show the drift alert of the tamper with its fields (issue 15), at a
+/// warning-or-higher priority, under the unit's identifier.
+fn journal_has_drift_alert(m: &Machine) {
+    let query =
+        "journalctl -b --no-pager -u zonegate-agent -p warning -o json EVENT_TYPE=drift-detected";
+    m.wait(
+        "the drift alert in `journalctl -p warning`",
+        Duration::from_secs(15),
+        || m.sh(query).contains("ALERT_ID"),
+    );
+    let out = m.sh(query);
+    let entry: serde_json::Value = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|e| e["ALERT_ID"].is_string())
+        .unwrap_or_else(|| panic!("no drift alert entry in:\n{out}"));
+    let field = |k: &str| entry[k].as_str().unwrap_or("").to_string();
+    assert!(
+        field("PRIORITY").parse::<u8>().is_ok_and(|p| p <= 4),
+        "{entry}"
+    );
+    assert_eq!(field("SYSLOG_IDENTIFIER"), "zonegate-agent", "{entry}");
+    assert!(
+        matches!(field("SEVERITY").as_str(), "high" | "critical"),
+        "{entry}"
+    );
+    assert_eq!(field("GATEWAY"), GATEWAY, "{entry}");
+    assert!(field("ALERT_ID").len() == 36, "{entry}");
+    assert!(field("MESSAGE").contains("drift-detected"), "{entry}");
+    eprintln!(
+        "journal: drift alert {} at priority {} ({})",
+        field("ALERT_ID"),
+        field("PRIORITY"),
+        field("MESSAGE")
+    );
+}
+
 #[test]
 #[ignore = "needs the .deb and the cached Debian root: run by scripts/test.sh with --ignored"]
 fn the_package_boots_closed_under_real_systemd() {
@@ -496,6 +535,7 @@ fn the_package_boots_closed_under_real_systemd() {
         "table repaired {} ms after `systemctl restart nftables` returned (measured from outside)",
         t.elapsed().as_millis()
     );
+    journal_has_drift_alert(&m);
 
     // 6. Reboot with a broken policy and a broken agent.toml: the LKG before the network.
     m.poweroff();

@@ -4,6 +4,7 @@
 //! whether one alert got through; ordering, retries and cursors are the worker's job.
 
 pub mod file;
+pub mod siem;
 pub mod syslog;
 pub(crate) mod tls;
 pub mod webhook;
@@ -37,6 +38,10 @@ pub enum SinkError {
     /// The receiver spoke something other than HTTP/1.x.
     #[error("bad response: {0}")]
     Protocol(String),
+    /// The HTTP proxy refused the tunnel or the credentials (407); retried, since the proxy or
+    /// the credentials file can be fixed without losing alerts.
+    #[error("proxy: {0}")]
+    Proxy(String),
     /// A local setting is unusable (unreadable token file, unknown facility).
     #[error("{0}")]
     Config(String),

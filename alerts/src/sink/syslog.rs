@@ -9,9 +9,10 @@
 //! old connection. That repeats some alerts (receivers deduplicate by id) instead of losing the
 //! ones in flight.
 
+use super::siem;
 use super::tls::{self, Stream, TlsTarget};
 use super::{Sink, SinkError};
-use crate::config::{SyslogConfig, SyslogTransport};
+use crate::config::{SyslogConfig, SyslogFormat, SyslogFraming, SyslogTransport};
 use crate::queue::QueuedAlert;
 use std::collections::VecDeque;
 use std::io::Write;
@@ -67,6 +68,8 @@ pub struct Format {
     pub procid: String,
     pub sd_id: String,
     pub utf8_bom: bool,
+    /// RFC 5424 (this type's [`Format::message`]) or one of [`siem`]'s formats.
+    pub kind: SyslogFormat,
 }
 
 /// Keeps printable US-ASCII without spaces (RFC 5424 header fields), at most `max` bytes, or
@@ -97,7 +100,50 @@ fn escape_param(s: &str) -> String {
 }
 
 impl Format {
-    /// One message for `payload` (the alert JSON). With `max_len`, a longer message gets a short
+    /// One message in the configured format. `max_len` bounds datagrams (see [`Format::message`]).
+    pub fn render(&self, severity_code: u8, payload: &[u8], max_len: Option<usize>) -> Vec<u8> {
+        let pri = u16::from(self.facility) * 8 + u16::from(severity_code);
+        let time = || {
+            serde_json::from_slice::<serde_json::Value>(payload)
+                .ok()
+                .and_then(|v| v.get("time").and_then(|t| t.as_str()).map(str::to_string))
+                .unwrap_or_default()
+        };
+        let bounded = |mut m: Vec<u8>| {
+            if let Some(max) = max_len {
+                // CEF and LEEF records have no short form; cut at a character boundary.
+                if m.len() > max {
+                    let mut cut = max;
+                    while cut > 0 && (m[cut] & 0xC0) == 0x80 {
+                        cut -= 1;
+                    }
+                    m.truncate(cut);
+                }
+            }
+            m
+        };
+        match self.kind {
+            SyslogFormat::Rfc5424 => self.message(severity_code, payload, max_len),
+            SyslogFormat::Rfc3164 => siem::rfc3164(
+                pri,
+                &self.hostname,
+                &self.app_name,
+                &self.procid,
+                payload,
+                max_len,
+            ),
+            SyslogFormat::Cef => bounded(
+                (siem::rfc3164_header(pri, &self.hostname, &time()) + &siem::cef(payload))
+                    .into_bytes(),
+            ),
+            SyslogFormat::Leef => bounded(
+                (siem::rfc3164_header(pri, &self.hostname, &time()) + &siem::leef(payload))
+                    .into_bytes(),
+            ),
+        }
+    }
+
+    /// One RFC 5424 message for `payload` (the alert JSON). With `max_len`, a longer message gets a short
     /// MSG (id, type, severity, summary) and `truncated="true"` in the structured data.
     pub fn message(&self, severity_code: u8, payload: &[u8], max_len: Option<usize>) -> Vec<u8> {
         let v: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
@@ -184,6 +230,7 @@ enum Transport {
 
 pub struct SyslogSink {
     format: Format,
+    framing: SyslogFraming,
     transport: Transport,
     timeout: Duration,
     max_datagram: usize,
@@ -206,7 +253,12 @@ impl SyslogSink {
             procid: std::process::id().to_string(),
             sd_id: config.sd_id.clone(),
             utf8_bom: config.utf8_bom,
+            kind: config.format,
         };
+        let framing = config.framing.unwrap_or(match config.format {
+            SyslogFormat::Rfc5424 => SyslogFraming::OctetCounting,
+            _ => SyslogFraming::Newline,
+        });
         let transport = match config.transport {
             SyslogTransport::Tcp | SyslogTransport::Tls => {
                 let (host, port) = config.address.rsplit_once(':').ok_or_else(|| {
@@ -250,6 +302,7 @@ impl SyslogSink {
         };
         Ok(SyslogSink {
             format,
+            framing,
             transport,
             timeout: Duration::from_secs(config.timeout_secs.max(1)),
             max_datagram: config.max_datagram_bytes.max(480),
@@ -272,9 +325,21 @@ impl Sink for SyslogSink {
                 recent,
                 resend,
             } => {
-                let msg = self.format.message(severity, &alert.payload, None);
-                let mut frame = format!("{} ", msg.len()).into_bytes();
-                frame.extend_from_slice(&msg);
+                let msg = self.format.render(severity, &alert.payload, None);
+                let frame = match self.framing {
+                    SyslogFraming::OctetCounting => {
+                        let mut frame = format!("{} ", msg.len()).into_bytes();
+                        frame.extend_from_slice(&msg);
+                        frame
+                    }
+                    SyslogFraming::Newline => {
+                        // Our formats never hold a raw LF (JSON and CEF escape it, LEEF
+                        // replaces it), so a line is exactly one message.
+                        let mut frame = msg;
+                        frame.push(b'\n');
+                        frame
+                    }
+                };
                 if let Some((c, last)) = conn.as_ref() {
                     if last.elapsed() >= IDLE_CHECK && c.peer_gone() {
                         *conn = None;
@@ -284,7 +349,7 @@ impl Sink for SyslogSink {
                 if conn.is_none() {
                     if let (Some(name), None) = (server_name.as_deref(), tls.as_ref()) {
                         *tls = Some(TlsTarget {
-                            config: tls::client_config(*verify, ca_file.as_deref())?,
+                            config: tls::client_config(*verify, ca_file.as_deref(), None)?,
                             server_name: tls::server_name(name)?,
                         });
                     }
@@ -321,7 +386,7 @@ impl Sink for SyslogSink {
             Transport::Udp { address, socket } => {
                 let msg = self
                     .format
-                    .message(severity, &alert.payload, Some(self.max_datagram));
+                    .render(severity, &alert.payload, Some(self.max_datagram));
                 if socket.is_none() {
                     let bind = if address.starts_with('[') {
                         "[::]:0"
@@ -344,7 +409,7 @@ impl Sink for SyslogSink {
             Transport::Unix { path, socket } => {
                 let msg = self
                     .format
-                    .message(severity, &alert.payload, Some(self.max_datagram));
+                    .render(severity, &alert.payload, Some(self.max_datagram));
                 if socket.is_none() {
                     *socket = Some(
                         UnixDatagram::unbound().map_err(SinkError::io("creating a unix socket"))?,
@@ -374,6 +439,7 @@ mod tests {
             procid: "42".into(),
             sd_id: "zonegate@32473".into(),
             utf8_bom: false,
+            kind: SyslogFormat::Rfc5424,
         }
     }
 
@@ -399,5 +465,20 @@ mod tests {
         assert!(m.len() <= 1024);
         let text = String::from_utf8_lossy(&m);
         assert!(text.contains("truncated=\"true\""));
+    }
+
+    #[test]
+    fn cef_and_leef_datagrams_are_cut_at_a_character_boundary() {
+        let payload = format!(
+            r#"{{"id":"x","type":"t","severity":"low","time":"2026-04-01T10:00:00.000+09:00","summary":"{}"}}"#,
+            "あ".repeat(2000)
+        );
+        for kind in [SyslogFormat::Cef, SyslogFormat::Leef] {
+            let f = Format { kind, ..format() };
+            let m = f.render(5, payload.as_bytes(), Some(1000));
+            assert!(m.len() <= 1000 && m.len() > 990, "{kind:?}: {}", m.len());
+            let text = String::from_utf8(m).expect("whole characters");
+            assert!(text.starts_with("<133>Apr  1 10:00:00 gw1 "), "{text}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use super::SinkError;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, StreamOwned};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -26,11 +26,20 @@ pub(crate) struct TlsTarget {
     pub server_name: ServerName<'static>,
 }
 
+/// A client certificate chain and its private key, both PEM files.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAuth<'a> {
+    pub cert_file: &'a Path,
+    pub key_file: &'a Path,
+}
+
 /// Builds the client configuration: roots from `ca_file` (or the system bundle), or no
-/// verification at all when `verify` is false.
+/// verification at all when `verify` is false; with `client`, the certificate we present when
+/// the server asks for one (mutual TLS).
 pub(crate) fn client_config(
     verify: bool,
     ca_file: Option<&Path>,
+    client: Option<ClientAuth<'_>>,
 ) -> Result<Arc<ClientConfig>, SinkError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = ClientConfig::builder_with_provider(provider.clone())
@@ -53,17 +62,51 @@ pub(crate) fn client_config(
                 path.display()
             )));
         }
-        builder.with_root_certificates(roots).with_no_client_auth()
+        with_client_auth(builder.with_root_certificates(roots), client)?
     } else {
         tracing::warn!(
             "TLS certificate verification is off for an alert sink (tls_verify = false)."
         );
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth()
+        with_client_auth(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(NoVerification(provider))),
+            client,
+        )?
     };
     Ok(Arc::new(config))
+}
+
+fn with_client_auth(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+    client: Option<ClientAuth<'_>>,
+) -> Result<ClientConfig, SinkError> {
+    let Some(auth) = client else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let certs = CertificateDer::pem_file_iter(auth.cert_file)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            SinkError::Tls(format!(
+                "client certificate file {}: {e}",
+                auth.cert_file.display()
+            ))
+        })?;
+    if certs.is_empty() {
+        return Err(SinkError::Tls(format!(
+            "client certificate file {} holds no certificate",
+            auth.cert_file.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(auth.key_file)
+        .map_err(|e| SinkError::Tls(format!("client key file {}: {e}", auth.key_file.display())))?;
+    builder.with_client_auth_cert(certs, key).map_err(|e| {
+        SinkError::Tls(format!(
+            "client certificate {} and key {} do not form a usable pair: {e}",
+            auth.cert_file.display(),
+            auth.key_file.display()
+        ))
+    })
 }
 
 /// The name a server certificate must carry: a DNS name or an IP address.
@@ -136,6 +179,19 @@ pub(crate) fn connect(
     timeout: Duration,
     tls: Option<&TlsTarget>,
 ) -> Result<Stream, SinkError> {
+    let tcp = tcp_connect(host, port, timeout)?;
+    match tls {
+        None => Ok(Stream::Plain(tcp)),
+        Some(tls) => handshake(tcp, &format!("{host}:{port}"), tls),
+    }
+}
+
+/// The TCP part of [`connect`].
+pub(crate) fn tcp_connect(
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<TcpStream, SinkError> {
     let target = format!("{host}:{port}");
     let addrs: Vec<_> = (host.trim_matches(|c| c == '[' || c == ']'), port)
         .to_socket_addrs()
@@ -152,7 +208,7 @@ pub(crate) fn connect(
             Err(e) => last = e,
         }
     }
-    let Some(mut tcp) = tcp else {
+    let Some(tcp) = tcp else {
         return Err(SinkError::Io {
             context: format!("connecting to {target}"),
             source: last,
@@ -162,9 +218,16 @@ pub(crate) fn connect(
         .and_then(|()| tcp.set_write_timeout(Some(timeout)))
         .and_then(|()| tcp.set_nodelay(true))
         .map_err(SinkError::io(format!("configuring the socket to {target}")))?;
-    let Some(tls) = tls else {
-        return Ok(Stream::Plain(tcp));
-    };
+    Ok(tcp)
+}
+
+/// The TLS handshake with `target` (for messages) over a connected socket, which may be a
+/// tunnel through an HTTP proxy.
+pub(crate) fn handshake(
+    mut tcp: TcpStream,
+    target: &str,
+    tls: &TlsTarget,
+) -> Result<Stream, SinkError> {
     let mut conn = ClientConnection::new(tls.config.clone(), tls.server_name.clone())
         .map_err(|e| SinkError::Tls(e.to_string()))?;
     while conn.is_handshaking() {

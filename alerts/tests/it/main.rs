@@ -8,7 +8,10 @@ mod crash;
 mod delivery;
 mod lab;
 mod nflog_netns;
+mod proxy;
 mod receivers;
+mod schema;
+mod siem;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -269,9 +269,15 @@ impl Drop for SyslogTcp {
 }
 
 /// A socket read that retries timeouts until the receiver stops, then reports EOF.
-struct StopReader {
+pub struct StopReader {
     sock: TcpStream,
     stop: Arc<AtomicBool>,
+}
+
+impl StopReader {
+    pub fn new(sock: TcpStream, stop: Arc<AtomicBool>) -> StopReader {
+        StopReader { sock, stop }
+    }
 }
 
 impl Read for StopReader {
