@@ -26,8 +26,8 @@ pub struct Ruleset {
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CompileError {
     /// The policy has no `[gateways.NAME]` of that name.
-    #[error("the policy declares no gateway {name:?} (declared: {known})")]
-    UnknownGateway { name: String, known: String },
+    #[error(transparent)]
+    UnknownGateway(#[from] crate::model::UnknownGateway),
 }
 
 const ICMP_ERRORS: &str = "{ destination-unreachable, time-exceeded, parameter-problem }";
@@ -57,17 +57,7 @@ const ICMPV6_ERRORS: &str =
 
 /// Compiles the policy for one gateway. Fails only when the gateway is not in the policy.
 pub fn compile(policy: &Policy, gateway: &str) -> Result<Ruleset, CompileError> {
-    let Some(gw) = policy.gateways.get(gateway) else {
-        return Err(CompileError::UnknownGateway {
-            name: gateway.to_string(),
-            known: policy
-                .gateways
-                .keys()
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", "),
-        });
-    };
+    let gw = policy.gateway(gateway)?;
     let mut c = Compiler::new(policy, gw);
     let body = c.body();
     let mut text = String::new();

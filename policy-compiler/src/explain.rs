@@ -167,8 +167,8 @@ impl Query {
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ExplainError {
-    #[error("the policy declares no gateway {name:?} (declared: {known})")]
-    UnknownGateway { name: String, known: String },
+    #[error(transparent)]
+    UnknownGateway(#[from] crate::model::UnknownGateway),
     #[error("{name:?} is neither an address nor a host of the policy{hint}")]
     UnknownHost { name: String, hint: String },
     #[error("{0}")]
@@ -326,12 +326,7 @@ pub const NEAREST: usize = 5;
 
 /// Answers a query against the policy for one gateway. Pure; mirrors compile.rs (see above).
 pub fn explain(p: &Policy, gateway: &str, q: &Query) -> Result<Explanation, ExplainError> {
-    let Some(gw) = p.gateways.get(gateway) else {
-        return Err(ExplainError::UnknownGateway {
-            name: gateway.to_string(),
-            known: p.gateways.keys().cloned().collect::<Vec<_>>().join(", "),
-        });
-    };
+    let gw = p.gateway(gateway)?;
     let (src, dst) = resolve(p, q)?;
     if let Some(s) = src.filter(|s| q.iif.is_none() && (is_link_local(s) || s.is_unspecified())) {
         // Valid on every interface, so its zone cannot tell the interface.

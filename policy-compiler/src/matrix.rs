@@ -31,8 +31,8 @@ pub const MATRIX_FORMAT: u32 = 1;
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum MatrixError {
-    #[error("the policy declares no gateway {name:?} (declared: {known})")]
-    UnknownGateway { name: String, known: String },
+    #[error(transparent)]
+    UnknownGateway(#[from] crate::model::UnknownGateway),
 }
 
 /// Label language of the Markdown and HTML renderings: the one language type of the message
@@ -282,14 +282,7 @@ pub fn build(
 ) -> Result<Matrix, MatrixError> {
     let gw = match gateway {
         None => None,
-        Some(name) => Some(
-            p.gateways
-                .get(name)
-                .ok_or_else(|| MatrixError::UnknownGateway {
-                    name: name.to_string(),
-                    known: p.gateways.keys().cloned().collect::<Vec<_>>().join(", "),
-                })?,
-        ),
+        Some(name) => Some(p.gateway(name)?),
     };
     let mut zones: Vec<&Zone> = p
         .zones

@@ -343,3 +343,22 @@ impl Policy {
         format!("{}:{}", self.file, at.line)
     }
 }
+
+/// The one error for a gateway the policy does not declare (compile, explain and matrix).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the policy declares no gateway {name:?} (declared: {known})")]
+pub struct UnknownGateway {
+    pub name: String,
+    /// The declared gateways, comma-separated.
+    pub known: String,
+}
+
+impl Policy {
+    /// The gateway named `name`, or the error that lists the declared ones.
+    pub fn gateway(&self, name: &str) -> Result<&Gateway, UnknownGateway> {
+        self.gateways.get(name).ok_or_else(|| UnknownGateway {
+            name: name.to_string(),
+            known: self.gateways.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+}
