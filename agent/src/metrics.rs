@@ -194,7 +194,7 @@ mod tests {
         };
         let t = render(&applied);
         assert!(
-            t.contains("zonegate_last_apply_timestamp_seconds 1764547200\n"),
+            t.contains("zonegate_last_apply_timestamp_seconds 1796083200\n"),
             "{t}"
         );
         assert!(t.contains("gateway=\"gw1\",policy=\"city\""), "{t}");
