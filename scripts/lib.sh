@@ -14,6 +14,9 @@ REQUIRED_TOOLS="nft:nftables ip:iproute2"
 REQUIRED_TOOLS="$REQUIRED_TOOLS shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg"
 REQUIRED_TOOLS="$REQUIRED_TOOLS ssh-keygen:openssh-client"
 REQUIRED_TOOLS="$REQUIRED_TOOLS debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux"
+# Fleet (issue 18): promtool checks packaging/prometheus; the fleet e2e test starts its own prometheus
+# process (never the system service) inside a test namespace.
+REQUIRED_TOOLS="$REQUIRED_TOOLS prometheus:prometheus promtool:prometheus"
 
 ensure_packages() {
     local missing=()

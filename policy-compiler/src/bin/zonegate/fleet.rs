@@ -19,6 +19,9 @@ pub enum Format {
     Text,
     Json,
     Html,
+    /// Recording rules stating the approved ruleset per gateway and the My Number zones, for
+    /// the alert rules of packaging/prometheus (needs no --prometheus or --status-dir).
+    PrometheusRules,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -64,6 +67,9 @@ pub struct FleetArgs {
 }
 
 pub fn run(args: FleetArgs) -> ExitCode {
+    if args.format == Format::PrometheusRules {
+        return approved_rules(&args);
+    }
     match report(&args) {
         Ok(r) => {
             let langs = match args.lang {
@@ -74,6 +80,7 @@ pub fn run(args: FleetArgs) -> ExitCode {
             let text = match args.format {
                 Format::Json => r.render_json(),
                 Format::Html => r.render_html(&langs),
+                Format::PrometheusRules => String::new(),
                 Format::Text => langs
                     .iter()
                     .map(|l| r.render_text(*l))
@@ -97,6 +104,35 @@ pub fn run(args: FleetArgs) -> ExitCode {
                 ExitCode::from(2)
             }
         }
+        Err(e) => {
+            eprintln!("zonegate fleet: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn approved_rules(args: &FleetArgs) -> ExitCode {
+    let loaded = match input::load(&args.policy, args.today.as_deref()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("zonegate fleet: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let Some(policy) = &loaded.checked.policy else {
+        eprint!("{}", loaded.checked.diagnostics.render_text());
+        return ExitCode::from(1);
+    };
+    let text = zonegate_policy::fleet::approved_rules(policy);
+    let written = match &args.output {
+        Some(p) => input::write_atomic(p, text.as_bytes()),
+        None => std::io::stdout()
+            .lock()
+            .write_all(text.as_bytes())
+            .map_err(|e| format!("cannot write to standard output: {e}")),
+    };
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("zonegate fleet: {e}");
             ExitCode::from(1)
