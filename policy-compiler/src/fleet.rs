@@ -387,11 +387,17 @@ impl FleetReport {
         }
     }
 
-    fn source_text(&self) -> String {
-        format!(
-            "{} {} (silent after {} s)",
-            self.source.kind, self.source.address, self.source.silent_after_s
-        )
+    fn source_text(&self, lang: Lang) -> String {
+        match lang {
+            Lang::Ja => format!(
+                "{} {}（{} 秒報告がなければ沈黙）",
+                self.source.kind, self.source.address, self.source.silent_after_s
+            ),
+            Lang::En => format!(
+                "{} {} (silent after {} s)",
+                self.source.kind, self.source.address, self.source.silent_after_s
+            ),
+        }
     }
 
     /// Plain text, one block per gateway.
@@ -400,7 +406,7 @@ impl FleetReport {
         let mut o = String::new();
         let _ = writeln!(o, "{}: {} {}", l.title, self.policy, self.revision);
         let _ = writeln!(o, "{}: sha256 {}", l.policy, self.policy_sha256);
-        let _ = writeln!(o, "{}: {}", l.source, self.source_text());
+        let _ = writeln!(o, "{}: {}", l.source, self.source_text(lang));
         let _ = writeln!(o, "{}: {}", l.generated, time(self.generated_at));
         for r in &self.gateways {
             let verdict = if r.findings.is_empty() {
@@ -473,7 +479,7 @@ impl FleetReport {
                         self.policy, self.revision, self.policy_sha256
                     ),
                 ),
-                (l.source, self.source_text()),
+                (l.source, self.source_text(lang)),
                 (l.generated, time(self.generated_at)),
             ] {
                 let _ = writeln!(o, "<tr><th>{}</th><td>{}</td></tr>", h(k), h(&v));
@@ -542,6 +548,8 @@ code { font-size: 8pt; word-break: break-all; }
 .ok { color: #075; }
 .bad { color: #b00; }
 tr.bad th { background: #fdd; }
+tr.bad td { color: #111; }
+tr.bad td div.bad { color: #b00; }
 tr.ok th { background: #dfd; }
 ";
 

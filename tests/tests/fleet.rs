@@ -514,6 +514,28 @@ fn fleet_report_from_prometheus_and_status_files() {
     );
     check_html_in_chromium(&html, &work);
 
+    // 6. Someone tampers with gw1's ruleset; the agent repairs it and the report says so.
+    members[0].gw.nft(&[
+        "insert",
+        "rule",
+        "inet",
+        "zonegate",
+        "forward",
+        "ip",
+        "saddr",
+        "10.30.0.5",
+        "accept",
+    ]);
+    let drift = wait_report(&mon.name, &reviewed, "drift on gw1", &prom, |_, v| {
+        findings(v, "gw1") == ["drift"]
+    });
+    assert!(
+        gateway(&drift, "gw1")["findings"][0]["bursts"]
+            .as_f64()
+            .is_some_and(|b| b >= 1.0),
+        "{drift:#}"
+    );
+
     for a in agents.iter_mut() {
         if let Some(a) = a.take() {
             a.stop();
