@@ -22,10 +22,12 @@ use std::process::{Child, Command, Output, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 use zonegate_e2e::lab::{require_root, LabSpec, SegmentSpec, IP, REQUIRE_ENV};
+use zonegate_e2e::probe::tcp_reachable;
 use zonegate_policy::{compile, validate};
 
-/// The reviewed policy: three gateways of the same shape; zone `mon` holds the Prometheus
-/// server, which may scrape each gateway's metrics port (M-metrics).
+/// The reviewed policy: three gateways of the same shape (LGWAN on ens3, My Number on ens4);
+/// zone `mon` holds the Prometheus server, which may scrape each gateway's metrics port
+/// (M-metrics).
 const FLEET_POLICY: &str = r#"version = 1
 [policy]
 name = "fleet-e2e"
@@ -34,18 +36,20 @@ profile = "none"
 timezone = "Asia/Tokyo"
 log = { group = 100, rate = "20/second", burst = 50 }
 
-[zones.a]
+[zones.lgwan]
+role = "lgwan"
 networks = ["10.10.0.0/24"]
-[zones.b]
+[zones.mynumber]
+role = "mynumber"
 networks = ["10.20.0.0/24"]
 [zones.mon]
 networks = ["10.99.0.0/16"]
 
 [hosts.ha]
-zone = "a"
+zone = "lgwan"
 addresses = ["10.10.0.5"]
 [hosts.hb]
-zone = "b"
+zone = "mynumber"
 addresses = ["10.20.0.5"]
 [hosts.prom]
 zone = "mon"
@@ -68,11 +72,11 @@ purpose = "Prometheus scrapes the agent"
 approved_by = "test"
 
 [gateways.gw1]
-interfaces = { a = ["ens3"], b = ["ens4"], mon = ["ensm"] }
+interfaces = { lgwan = ["ens3"], mynumber = ["ens4"], mon = ["ensm"] }
 [gateways.gw2]
-interfaces = { a = ["ens3"], b = ["ens4"], mon = ["ensm"] }
+interfaces = { lgwan = ["ens3"], mynumber = ["ens4"], mon = ["ensm"] }
 [gateways.gw3]
-interfaces = { a = ["ens3"], b = ["ens4"], mon = ["ensm"] }
+interfaces = { lgwan = ["ens3"], mynumber = ["ens4"], mon = ["ensm"] }
 "#;
 
 const METRICS_PORT: u16 = 9100;
@@ -327,10 +331,11 @@ impl Member {
         let name = format!("gw{i}");
         // agent.toml of this gateway (Gw::write_config names every gateway gw1).
         let config = format!(
-            "gateway = \"{name}\"\nstate_dir = \"{}\"\nstatus_socket = \"{}\"\ncheck_interval = \"2s\"\npolicy = \"{}\"\nmetrics_address = \"10.99.{i}.2:{METRICS_PORT}\"\n",
+            "gateway = \"{name}\"\nstate_dir = \"{}\"\nstatus_socket = \"{}\"\ncheck_interval = \"2s\"\npolicy = \"{}\"\nmetrics_address = \"10.99.{i}.2:{METRICS_PORT}\"\n[alerts]\ntime_zone = \"Asia/Tokyo\"\n[alerts.denied_flows]\nwindow_secs = 3\n[[alerts.sinks]]\nkind = \"file\"\nname = \"file\"\npath = \"{}\"\n",
             gw.state_dir().display(),
             gw.dir.join("agent.sock").display(),
-            gw.policy_path().display()
+            gw.policy_path().display(),
+            gw.dir.join("alerts.jsonl").display()
         );
         std::fs::write(gw.config_path(), config).expect("agent.toml");
         Some(Member { gw, name })
@@ -514,7 +519,29 @@ fn fleet_report_from_prometheus_and_status_files() {
     );
     check_html_in_chromium(&html, &work);
 
-    // 6. Someone tampers with gw1's ruleset; the agent repairs it and the report says so.
+    // 6. An LGWAN host tries a port of the My Number host that no flow opens, on gw1: the
+    // denied packets are counted per zone pair and reported as denied into My Number.
+    assert!(!tcp_reachable(
+        members[0].gw.lab.host(0),
+        None,
+        agent_support::sa("10.20.0.5", 7100),
+        Duration::from_millis(300)
+    ));
+    let denied = wait_report(
+        &mon.name,
+        &reviewed,
+        "denied into My Number on gw1",
+        &prom,
+        |_, v| findings(v, "gw1") == ["denied-into-mynumber"],
+    );
+    let f = &gateway(&denied, "gw1")["findings"][0];
+    assert_eq!(f["zone"], "mynumber", "{denied:#}");
+    assert!(
+        f["packets"].as_f64().is_some_and(|p| p >= 1.0),
+        "{denied:#}"
+    );
+
+    // 7. Someone tampers with gw1's ruleset; the agent repairs it and the report says so.
     members[0].gw.nft(&[
         "insert",
         "rule",
@@ -527,14 +554,14 @@ fn fleet_report_from_prometheus_and_status_files() {
         "accept",
     ]);
     let drift = wait_report(&mon.name, &reviewed, "drift on gw1", &prom, |_, v| {
-        findings(v, "gw1") == ["drift"]
+        findings(v, "gw1").contains(&"drift".to_string())
     });
-    assert!(
-        gateway(&drift, "gw1")["findings"][0]["bursts"]
-            .as_f64()
-            .is_some_and(|b| b >= 1.0),
-        "{drift:#}"
-    );
+    let f = gateway(&drift, "gw1")["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["type"] == "drift"))
+        .cloned()
+        .unwrap_or_default();
+    assert!(f["bursts"].as_f64().is_some_and(|b| b >= 1.0), "{drift:#}");
 
     for a in agents.iter_mut() {
         if let Some(a) = a.take() {
