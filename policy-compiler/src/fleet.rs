@@ -34,6 +34,9 @@ pub struct Observed {
     pub drift_last_day: Option<f64>,
     /// Denied packets in the last day by destination zone.
     pub denied_last_day: BTreeMap<String, f64>,
+    /// Denied packets are measured at all (the agent counts them only with an `[alerts]`
+    /// section; status files do not carry them). False: "no denied packets" is not known.
+    pub denied_measured: bool,
 }
 
 /// How the report was made (shown in its header).
@@ -326,6 +329,7 @@ struct Labels {
     state: &'static str,
     ok: &'static str,
     unknown: &'static str,
+    not_measured: &'static str,
     summary_ok: &'static str,
     summary_findings: &'static str,
 }
@@ -346,6 +350,7 @@ fn labels(lang: Lang) -> Labels {
             state: "所見",
             ok: "問題なし",
             unknown: "ポリシーにないゲートウェイ",
+            not_measured: "拒否パケットは未計測（エージェントに [alerts] がないか、状態ファイルが情報源）",
             summary_ok: "すべてのゲートウェイが承認済みポリシーで稼働しています。",
             summary_findings: "件の所見があります。",
         },
@@ -363,6 +368,7 @@ fn labels(lang: Lang) -> Labels {
             state: "Findings",
             ok: "in order",
             unknown: "Gateways not in the policy",
+            not_measured: "denied packets not measured (no [alerts] on the agent, or status files as the source)",
             summary_ok: "Every gateway runs the approved policy.",
             summary_findings: "finding(s).",
         },
@@ -433,6 +439,9 @@ impl FleetReport {
             for f in &r.findings {
                 let _ = writeln!(o, "  ! {}", f.text(lang));
             }
+            if r.running.as_ref().is_some_and(|x| !x.denied_measured) {
+                let _ = writeln!(o, "  ({})", l.not_measured);
+            }
         }
         if !self.unknown.is_empty() {
             let _ = writeln!(o, "\n{}:", l.unknown);
@@ -497,7 +506,7 @@ impl FleetReport {
             );
             for r in &self.gateways {
                 let run = r.running.as_ref();
-                let state = if r.findings.is_empty() {
+                let mut state = if r.findings.is_empty() {
                     format!("<span class=\"ok\">{}</span>", h(l.ok))
                 } else {
                     r.findings
@@ -505,6 +514,9 @@ impl FleetReport {
                         .map(|f| format!("<div class=\"bad\">{}</div>", h(&f.text(lang))))
                         .collect::<String>()
                 };
+                if run.is_some_and(|x| !x.denied_measured) {
+                    state.push_str(&format!("<div class=\"note\">{}</div>", h(l.not_measured)));
+                }
                 let _ = writeln!(
                     o,
                     "<tr class=\"{}\" data-gateway=\"{}\"><th scope=\"row\">{}</th><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{state}</td></tr>",
@@ -547,6 +559,7 @@ code { font-size: 8pt; word-break: break-all; }
 .verdict { font-weight: bold; font-size: 12pt; }
 .ok { color: #075; }
 .bad { color: #b00; }
+.note { color: #555; font-size: 8pt; }
 tr.bad th { background: #fdd; }
 tr.bad td { color: #111; }
 tr.bad td div.bad { color: #b00; }
@@ -587,6 +600,7 @@ mod tests {
             mode: "enforce".into(),
             kind: "policy".into(),
             last_seen: Some(1_000_000),
+            denied_measured: true,
             ..Observed::default()
         }
     }

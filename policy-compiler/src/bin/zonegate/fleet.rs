@@ -339,6 +339,7 @@ fn from_prometheus(url: &str, silent_after: u64) -> Result<Vec<Observed>, String
     )? {
         let to = s["metric"]["to"].as_str().unwrap_or_default().to_string();
         if let (Some(o), Some(v)) = (by.get_mut(&key(&s)), value(&s)) {
+            o.denied_measured = true;
             *o.denied_last_day.entry(to).or_default() += v;
         }
     }
@@ -397,6 +398,7 @@ fn from_status_dir(dir: &Path, now: i64) -> Result<Vec<Observed>, String> {
             // A status file says when the last drift was, not how many in the last day.
             drift_last_day: Some(if drift_recent { 1.0 } else { 0.0 }),
             denied_last_day: BTreeMap::new(),
+            denied_measured: false,
         });
     }
     Ok(out)
@@ -423,5 +425,48 @@ mod tests {
         );
         assert!(split_url("https://prom").is_err());
         assert_eq!(encode("a{b=\"c\"}[5m]"), "a%7Bb%3D%22c%22%7D%5B5m%5D");
+    }
+
+    #[test]
+    fn an_old_status_file_is_silent() {
+        let dir = std::env::temp_dir().join(format!("zonegate-fleet-sd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("gw1.json");
+        std::fs::write(
+            &path,
+            r#"{"gateway":"gw1","mode":"enforce","kind":"policy","revision":"r1","ruleset_sha256":"ab","last_drift_at":null,"staged_change":{"file_sha256":"f","since":"x","since_unix":5}}"#,
+        )
+        .expect("status");
+        let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(hour_ago))
+            .expect("mtime");
+        let now = jiff::Timestamp::now().as_second();
+        let seen = from_status_dir(&dir, now).expect("reads");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(seen.len(), 1);
+        let o = &seen[0];
+        assert_eq!(o.staged_since, Some(5));
+        assert!(!o.denied_measured);
+        assert!(o.last_seen.is_some_and(|t| now - t >= 3599), "{o:?}");
+        let policy =
+            zonegate_policy::validate("zones.toml", include_str!("../../../../zones.toml"), None)
+                .policy
+                .expect("valid");
+        let source = Source {
+            kind: "status-files".into(),
+            address: "x".into(),
+            silent_after_s: 600,
+        };
+        let r = build(&policy, &seen, source, now);
+        let kinds: Vec<String> = r.gateways[0]
+            .findings
+            .iter()
+            .filter_map(|f| serde_json::to_value(f).ok())
+            .filter_map(|v| v["type"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(kinds, ["silent", "hash-not-approved", "staged-change"]);
     }
 }
