@@ -491,6 +491,25 @@ fn fleet_report_from_prometheus_and_status_files() {
         findings(v, "gw3").contains(&"silent".to_string())
     });
     assert!(findings(&silent, "gw1").is_empty(), "{silent:#}");
+    let last_seen = gateway(&silent, "gw3")["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["type"] == "silent"))
+        .and_then(|f| f["last_seen"].as_i64())
+        .unwrap_or_else(|| panic!("no last report time for the silent gw3: {silent:#}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    assert!(
+        last_seen <= now - 15 && last_seen > now - DEADLINE.as_secs() as i64 - 60,
+        "last seen {last_seen}, now {now}"
+    );
+    assert!(
+        gateway(&silent, "gw3")["running"]["last_apply"]
+            .as_i64()
+            .is_some_and(|t| t <= last_seen),
+        "the last apply of a silent gateway is still known: {silent:#}"
+    );
 
     // 5. The HTML report, both languages, as headless Chromium renders it.
     let html = work.join("fleet.html");

@@ -318,7 +318,24 @@ fn from_prometheus(url: &str, silent_after: u64) -> Result<Vec<Observed>, String
         o.last_seen = value(&s).map(|t| t as i64);
         by.insert(key(&s), o);
     }
-    for s in query(url, "zonegate_last_apply_timestamp_seconds")? {
+    // When a silent agent was last scraped: the newest sample time over the last day. Each step
+    // of the subquery sees the sample then current (stale ones are skipped), so the time is
+    // exact to within one step: a quarter of the silence window, between 1 s and 60 s.
+    let step = (silent_after / 4).clamp(1, 60);
+    for s in query(
+        url,
+        &format!("max by (job, instance) (last_over_time(timestamp(zonegate_up)[1d:{step}s]))"),
+    )? {
+        if let Some(o) = by.get_mut(&key(&s)) {
+            if o.last_seen.is_none() {
+                o.last_seen = value(&s).map(|t| t as i64);
+            }
+        }
+    }
+    for s in query(
+        url,
+        "last_over_time(zonegate_last_apply_timestamp_seconds[1d])",
+    )? {
         if let Some(o) = by.get_mut(&key(&s)) {
             o.last_apply = value(&s).map(|t| t as i64);
         }
