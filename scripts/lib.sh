@@ -32,6 +32,11 @@ ensure_packages() {
         step "installing ${missing[*]} (apt-get)"
         DEBIAN_FRONTEND=noninteractive apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # Debian starts prometheus.service on install; the tests run their own prometheus
+        # process in a namespace, never the system service (issue 18).
+        if printf '%s\n' "${missing[@]}" | grep -qx prometheus && [ -d /run/systemd/system ]; then
+            systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+        fi
     fi
 }
 
