@@ -15,6 +15,9 @@ REQUIRED_PYTHON_MODULES="jsonschema:python3-jsonschema"
 REQUIRED_TOOLS="$REQUIRED_TOOLS shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg"
 REQUIRED_TOOLS="$REQUIRED_TOOLS ssh-keygen:openssh-client"
 REQUIRED_TOOLS="$REQUIRED_TOOLS debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux"
+# Fleet (issue 18): promtool checks packaging/prometheus; the fleet e2e test starts its own prometheus
+# process (never the system service) inside a test namespace.
+REQUIRED_TOOLS="$REQUIRED_TOOLS prometheus:prometheus promtool:prometheus"
 
 ensure_packages() {
     local missing=()
@@ -36,6 +39,11 @@ ensure_packages() {
         step "installing ${missing[*]} (apt-get)"
         DEBIAN_FRONTEND=noninteractive apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+        # Debian starts prometheus.service on install; the tests run their own prometheus
+        # process in a namespace, never the system service (issue 18).
+        if printf '%s\n' "${missing[@]}" | grep -qx prometheus && [ -d /run/systemd/system ]; then
+            systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+        fi
     fi
 }
 

@@ -417,6 +417,11 @@ impl Daemon {
             .to_string()
         });
         s.revision = a.current.as_ref().map(|c| c.lkg.revision.clone());
+        s.policy_name = a
+            .current
+            .as_ref()
+            .and_then(|c| c.lkg.metadata.as_ref())
+            .map(|m| m.policy.clone());
         s.signer = a.current.as_ref().and_then(Current::signer);
         s.ruleset_sha256 = a.current.as_ref().map(|c| c.lkg.ruleset_sha256.clone());
         s.policy_sha256 = a

@@ -94,6 +94,7 @@ pub fn render(s: &Status) -> String {
         "# HELP zonegate_policy_staged 1 while the policy file differs from the applied policy (a saved change not yet applied).\n# TYPE zonegate_policy_staged gauge\nzonegate_policy_staged {}\n",
         u8::from(s.staged_change.is_some())
     ));
+    fleet_metrics(&mut o, s);
     if let Some(st) = &s.staged_change {
         o.push_str(&format!(
             "# HELP zonegate_policy_staged_since_seconds When the staged change was first seen (seconds since the Unix epoch).\n# TYPE zonegate_policy_staged_since_seconds gauge\nzonegate_policy_staged_since_seconds {}\n",
@@ -101,6 +102,34 @@ pub fn render(s: &Status) -> String {
         ));
     }
     o
+}
+
+/// The gateway's identity for fleet views (`zonegate fleet`, packaging/grafana): one
+/// `zonegate_gateway_info` series whose labels say which policy and ruleset run here (joined to
+/// the other series by `instance`), and the time of the last apply.
+fn fleet_metrics(o: &mut String, s: &Status) {
+    let v = |x: &Option<String>| label(x.as_deref().unwrap_or_default());
+    o.push_str(&format!(
+        "# HELP zonegate_gateway_info The gateway and what runs on it: policy name and revision, policy and ruleset SHA-256, the approving key (empty without signatures), mode and kind.\n# TYPE zonegate_gateway_info gauge\nzonegate_gateway_info{{gateway=\"{}\",policy=\"{}\",revision=\"{}\",policy_sha256=\"{}\",ruleset_sha256=\"{}\",signer=\"{}\",mode=\"{}\",kind=\"{}\"}} 1\n",
+        label(&s.gateway),
+        v(&s.policy_name),
+        v(&s.revision),
+        v(&s.policy_sha256),
+        v(&s.ruleset_sha256),
+        v(&s.signer),
+        label(&s.mode),
+        v(&s.kind),
+    ));
+    if let Some(at) = s
+        .last_apply
+        .as_deref()
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    {
+        o.push_str(&format!(
+            "# HELP zonegate_last_apply_timestamp_seconds When the running ruleset was last applied (seconds since the Unix epoch).\n# TYPE zonegate_last_apply_timestamp_seconds gauge\nzonegate_last_apply_timestamp_seconds {}\n",
+            at.as_second()
+        ));
+    }
 }
 
 fn secs(ms: u64) -> String {
@@ -156,10 +185,28 @@ mod tests {
             revision: Some("2026-11".into()),
             ..Status::default()
         };
+        let applied = Status {
+            gateway: "gw1".into(),
+            policy_name: Some("city".into()),
+            last_apply: Some("2026-12-01T00:00:00Z".into()),
+            signer: Some("SHA256:abc ciso@city.example".into()),
+            ..s.clone()
+        };
+        let t = render(&applied);
+        assert!(
+            t.contains("zonegate_last_apply_timestamp_seconds 1796083200\n"),
+            "{t}"
+        );
+        assert!(t.contains("gateway=\"gw1\",policy=\"city\""), "{t}");
+        assert!(t.contains("signer=\"SHA256:abc ciso@city.example\""), "{t}");
         let text = render(&s);
         assert!(text.contains("zonegate_drift_total 3"));
         assert!(text.contains("revision=\"2026-11\""));
         assert!(text.contains("zonegate_applies_total{result=\"failed\"} 0"));
+        assert!(
+            text.contains("zonegate_gateway_info{gateway=\"\",policy=\"\",revision=\"2026-11\"")
+        );
+        assert!(!text.contains("zonegate_last_apply_timestamp_seconds"));
         // Every sample line parses as `name{labels} value`.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap_or_default();

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use thiserror::Error;
 use zonegate_policy::approval::{self, ApprovalError, Signer, TrustedKey};
+use zonegate_policy::bundle;
 use zonegate_policy::model::Endpoint;
 use zonegate_policy::net::{from_int, Range};
 use zonegate_policy::ports::PortSpec;
@@ -50,6 +51,14 @@ pub enum LoadError {
         path: String,
         #[source]
         source: std::io::Error,
+    },
+    /// A policy bundle (`zonegate bundle`) that is damaged, for another gateway, or whose
+    /// ruleset hash does not match its policy.
+    #[error("{path}: bundle refused: {error}")]
+    Bundle {
+        path: String,
+        #[source]
+        error: zonegate_policy::bundle::BundleError,
     },
     /// The policy is valid but not approved: unsigned, a bad signature, or not by a trusted key.
     #[error("{signature}: approval refused: {error}")]
@@ -206,17 +215,60 @@ pub fn load(cfg: &AgentConfig, clock: &Clock) -> Result<Compiled, LoadError> {
         path: path.display().to_string(),
         source,
     })?;
-    let mut compiled = compile_bytes(&path.display().to_string(), &bytes, &cfg.gateway, clock)?;
+    let shown = path.display().to_string();
+    if bundle::is_bundle(&bytes) {
+        return load_bundle(cfg, clock, &shown, &bytes);
+    }
+    let mut compiled = compile_bytes(&shown, &bytes, &cfg.gateway, clock)?;
     if !cfg.trusted_keys.is_empty() {
-        let signer = check_approval(cfg, &compiled.policy)?;
+        let signer = check_approval(cfg, &compiled.policy, None)?;
         compiled.ruleset.metadata.signer = Some(signer.to_string());
     }
     Ok(compiled)
 }
 
-/// The signature file (if any) against the trusted keys, over this policy's canonical form.
-fn check_approval(cfg: &AgentConfig, policy: &Policy) -> Result<Signer, LoadError> {
+/// A policy bundle: its framing, gateway and hashes are checked first (nothing is compiled for
+/// the kernel from a bundle that fails), then its policy is compiled for today like a zones.toml
+/// and, with trusted keys, its own signature (else the signature file) is checked. The staged
+/// change check compares the bundle file's bytes, so `source_sha256` is that of the bundle.
+fn load_bundle(
+    cfg: &AgentConfig,
+    clock: &Clock,
+    shown: &str,
+    bytes: &[u8],
+) -> Result<Compiled, LoadError> {
+    let refused = |error| LoadError::Bundle {
+        path: shown.to_string(),
+        error,
+    };
+    let b = bundle::parse(bytes).map_err(refused)?;
+    b.check(shown, &cfg.gateway).map_err(refused)?;
+    let inner = format!("{shown} (policy section)");
+    let mut compiled = compile_bytes(&inner, &b.policy, &cfg.gateway, clock)?;
+    compiled.source_sha256 = hex(&Sha256::digest(bytes));
+    if !cfg.trusted_keys.is_empty() {
+        let signer = check_approval(cfg, &compiled.policy, b.signature.as_deref())?;
+        compiled.ruleset.metadata.signer = Some(signer.to_string());
+    }
+    Ok(compiled)
+}
+
+/// The signature (the bundle's, else the signature file, if any) against the trusted keys, over
+/// this policy's canonical form.
+fn check_approval(
+    cfg: &AgentConfig,
+    policy: &Policy,
+    in_bundle: Option<&str>,
+) -> Result<Signer, LoadError> {
     let trusted = read_trusted_keys(&cfg.trusted_keys)?;
+    if let Some(sig) = in_bundle {
+        return approval::verify(canonical(policy).as_bytes(), Some(sig), &trusted).map_err(
+            |error| LoadError::Unapproved {
+                signature: format!("{} (signature in the bundle)", cfg.policy.display()),
+                error,
+            },
+        );
+    }
     let path = cfg.signature_path();
     let shown = path.display().to_string();
     let signature = match std::fs::read(&path) {
@@ -479,6 +531,55 @@ interfaces = { a = ["ens3"], b = ["ens4"] }
         std::fs::write(cfg.signature_path(), "garbage").expect("signature");
         let c = load(&cfg, &clock_at("2027-01-01T00:00:00Z")).expect("loads");
         assert_eq!(c.ruleset.metadata.signer, None);
+    }
+
+    /// A bundle of POLICY for gw1, compiled for 2027-01-01, signed with `key` if given.
+    fn bundle_of(key: Option<&str>) -> Vec<u8> {
+        let day = zonegate_policy::Date::parse("2027-01-01").expect("date");
+        let policy = zonegate_policy::validate("zones.toml", POLICY, Some(day))
+            .policy
+            .expect("valid");
+        let sig = key.map(|k| {
+            approval::sign(canonical(&policy).as_bytes(), k)
+                .expect("sign")
+                .armored
+        });
+        bundle::render(POLICY.as_bytes(), &policy, "gw1", day, sig.as_deref()).expect("bundle")
+    }
+
+    #[test]
+    fn bundles_load_where_the_policy_does() {
+        let (cfg, key) = signing_setup("bundle");
+        let at = clock_at("2027-01-01T00:00:00Z");
+        // Signed inside the bundle: no .sig file needed.
+        let good = bundle_of(Some(&key));
+        std::fs::write(&cfg.policy, &good).expect("bundle");
+        let c = load(&cfg, &at).expect("a valid bundle loads");
+        assert!(c.ruleset.metadata.signer.is_some());
+        assert_eq!(c.source_sha256, hex(&Sha256::digest(&good)));
+        // Unsigned bundle with trusted keys: refused as unsigned.
+        std::fs::write(&cfg.policy, bundle_of(None)).expect("bundle");
+        assert_eq!(refusal(&cfg), "unsigned");
+        let kind = |bytes: &[u8]| {
+            std::fs::write(&cfg.policy, bytes).expect("bundle");
+            match load(&cfg, &at) {
+                Err(LoadError::Bundle { error, .. }) => error.kind(),
+                other => panic!("expected a refused bundle, got {other:?}"),
+            }
+        };
+        let other = String::from_utf8(good.clone()).expect("utf-8").replacen(
+            "gateway: gw1",
+            "gateway: gw2",
+            1,
+        );
+        assert_eq!(kind(other.as_bytes()), "wrong-gateway");
+        assert_eq!(kind(&good[..good.len() - 10]), "truncated");
+        let forged = String::from_utf8(good.clone()).expect("utf-8").replacen(
+            "ruleset-sha256: ",
+            "ruleset-sha256: 0",
+            1,
+        );
+        assert_eq!(kind(forged.as_bytes()), "hash-mismatch");
     }
 
     #[test]

@@ -11,6 +11,9 @@ pub struct Status {
     /// "policy" or "lockdown", None before anything was loaded.
     pub kind: Option<String>,
     pub revision: Option<String>,
+    /// The policy's name (`[policy] name`), None before a policy was loaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_name: Option<String>,
     /// SHA-256 of the canonical policy of the loaded ruleset (`zonegate matrix` prints it).
     #[serde(default)]
     pub policy_sha256: Option<String>,

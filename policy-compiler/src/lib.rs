@@ -4,11 +4,13 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod approval;
+pub mod bundle;
 pub mod compile;
 pub mod date;
 pub mod diagnostic;
 pub mod diff;
 pub mod explain;
+pub mod fleet;
 pub mod flowmap;
 pub mod generate;
 pub mod guardrails;

@@ -293,6 +293,23 @@ impl Aggregator {
         self.last_counters.clear();
     }
 
+    /// Every (from, to, reason) the ruleset's counters can report, so the metrics show each pair
+    /// at 0 before its first denial: Prometheus' `increase()` cannot see an increment in a
+    /// series that is born with it (the fleet report and alert rules of issue 18 rely on it).
+    pub fn denied_pairs(&self) -> Vec<(String, String, String)> {
+        self.codes
+            .iter()
+            .filter(|(code, _)| !self.base.contains_key(code))
+            .map(|(_, lc)| {
+                (
+                    label(&lc.from),
+                    label(&lc.to),
+                    lc.reason.as_str().to_string(),
+                )
+            })
+            .collect()
+    }
+
     /// Counter values already reported elsewhere (the agent restarted without replacing the
     /// ruleset): the next window counts from them, not from zero.
     pub fn set_counter_baseline(&mut self, counters: &Counters) {

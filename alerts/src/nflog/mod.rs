@@ -109,6 +109,7 @@ impl DeniedFlowMonitor {
             lost_in_window: AtomicU64::new(0),
             overruns_in_window: AtomicU64::new(0),
         });
+        seed_denied_pairs(&shared);
         let s = shared.clone();
         let handle = thread::Builder::new()
             .name("zg-nflog".into())
@@ -127,6 +128,7 @@ impl DeniedFlowMonitor {
     /// its counters count from zero, and the group is bound again if it changed.
     pub fn set_metadata(&self, metadata: &Metadata) {
         lock(&self.shared.agg).set_metadata(metadata);
+        seed_denied_pairs(&self.shared);
         let mut g = lock(&self.shared.group);
         if *g != metadata.nflog_group {
             *g = metadata.nflog_group;
@@ -157,6 +159,16 @@ impl DeniedFlowMonitor {
         if let Some(h) = lock(&self.thread).take() {
             let _ = h.join();
         }
+    }
+}
+
+/// Denied-packet counters at 0 for every pair the ruleset can count (see
+/// [`aggregate::Aggregator::denied_pairs`]); existing counts are kept.
+fn seed_denied_pairs(shared: &Shared) {
+    let pairs = lock(&shared.agg).denied_pairs();
+    let m = shared.pipeline.counters();
+    for pair in &pairs {
+        crate::metrics::add_to(&m.denied_packets, pair, 0);
     }
 }
 

@@ -2,8 +2,10 @@
 //! pure compiler library. Exit codes: 0 clean, 1 policy errors, 2 usage or I/O errors.
 
 mod approve;
+mod bundle;
 mod diff;
 mod explain;
+mod fleet;
 mod input;
 mod lockdown;
 mod matrix;
@@ -130,6 +132,10 @@ enum Command {
     Canonical(approve::CanonicalArgs),
     /// Sign the canonical policy with an OpenSSH Ed25519 key (writes zones.toml.sig).
     Approve(approve::ApproveArgs),
+    /// Write a policy bundle for one gateway: the policy, its ruleset hash and its signature.
+    Bundle(bundle::BundleArgs),
+    /// Fleet audit: does every gateway run the approved policy? (Prometheus or status files)
+    Fleet(fleet::FleetArgs),
 }
 
 fn main() -> ExitCode {
@@ -235,6 +241,8 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Lockdown(args) => lockdown::run(args),
         Command::Canonical(args) => approve::run_canonical(args),
         Command::Approve(args) => approve::run_approve(args),
+        Command::Bundle(args) => bundle::run(args),
+        Command::Fleet(args) => Ok(fleet::run(args)),
     }
 }
 
