@@ -3,6 +3,8 @@
 //! means). Pure: the caller fetches the observations and reads the clock; this module compares
 //! and renders (text, JSON, HTML in Japanese or English for the monthly self-inspection).
 
+use crate::messages;
+use crate::t;
 use crate::{compile, Policy};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -73,68 +75,36 @@ pub enum Finding {
 
 impl Finding {
     fn text(&self, lang: Lang) -> String {
-        let ja = lang == Lang::Ja;
-        match self {
-            Finding::NotReporting => if ja {
-                "報告なし（ポリシーにあるが一度も見えない）"
-            } else {
-                "not reporting (declared, never seen)"
-            }
-            .into(),
-            Finding::Silent { last_seen } => {
-                let at = last_seen.map(time).unwrap_or_else(|| "-".into());
-                if ja {
-                    format!("沈黙（最後の報告 {at}）")
-                } else {
-                    format!("silent (last report {at})")
-                }
-            }
+        let text = match self {
+            Finding::NotReporting => t!(FLEET_NOT_REPORTING),
+            Finding::Silent { last_seen } => t!(
+                FLEET_SILENT,
+                at = last_seen.map(time).unwrap_or_else(|| "-".into())
+            ),
             Finding::HashNotApproved { approved, running } => {
-                if ja {
-                    format!("承認外のルールセット: 承認 {approved} / 稼働 {running}")
-                } else {
-                    format!("ruleset not approved: approved {approved}, running {running}")
-                }
+                t!(
+                    FLEET_HASH_NOT_APPROVED,
+                    approved = approved,
+                    running = running
+                )
             }
             Finding::Duplicate { instances } => {
-                if ja {
-                    format!("同じ名前のエージェントが複数: {}", instances.join(", "))
-                } else {
-                    format!(
-                        "several agents claim this gateway: {}",
-                        instances.join(", ")
-                    )
-                }
+                t!(FLEET_DUPLICATE, instances = instances.join(", "))
             }
-            Finding::StagedChange { since } => {
-                if ja {
-                    format!("未適用の変更あり（{} から）", time(*since))
-                } else {
-                    format!("staged change not applied (since {})", time(*since))
-                }
-            }
-            Finding::Drift { bursts } => {
-                if ja {
-                    format!("過去 1 日に改ざん検知 {bursts} 回（修復済み）")
-                } else {
-                    format!("drift repaired {bursts} time(s) in the last day")
-                }
-            }
+            Finding::StagedChange { since } => t!(FLEET_STAGED, since = time(*since)),
+            Finding::Drift { bursts } => t!(FLEET_DRIFT, bursts = bursts.to_string()),
             Finding::DeniedIntoMynumber { zone, packets } => {
-                if ja {
-                    format!("過去 1 日にマイナンバー系 {zone} への拒否 {packets} パケット")
-                } else {
-                    format!("{packets} packet(s) denied into My Number zone {zone} in the last day")
-                }
+                t!(
+                    FLEET_DENIED_MYNUMBER,
+                    zone = zone,
+                    packets = packets.to_string()
+                )
             }
             Finding::NotEnforcing { mode, kind } => {
-                if ja {
-                    format!("強制していない（mode {mode}, {kind}）")
-                } else {
-                    format!("not enforcing (mode {mode}, {kind})")
-                }
+                t!(FLEET_NOT_ENFORCING, mode = mode, kind = kind)
             }
-        }
+        };
+        text.render(lang)
     }
 }
 
@@ -165,12 +135,8 @@ pub struct FleetReport {
     pub findings: usize,
 }
 
-/// Label language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Ja,
-    En,
-}
+/// Label language: the message catalogue's.
+pub use crate::messages::Lang;
 
 /// Compares every gateway of `policy` with the observations.
 pub fn build(policy: &Policy, observed: &[Observed], source: Source, now: i64) -> FleetReport {
@@ -335,43 +301,23 @@ struct Labels {
 }
 
 fn labels(lang: Lang) -> Labels {
-    match lang {
-        Lang::Ja => Labels {
-            title: "ゲートウェイ群 自己点検報告",
-            policy: "承認済みポリシー",
-            source: "情報源",
-            generated: "作成日時",
-            gateway: "ゲートウェイ",
-            approved: "承認済みルールセット SHA-256",
-            running: "稼働中ルールセット SHA-256",
-            revision: "稼働中リビジョン",
-            signer: "承認鍵",
-            last_apply: "最終適用",
-            state: "所見",
-            ok: "問題なし",
-            unknown: "ポリシーにないゲートウェイ",
-            not_measured: "拒否パケットは未計測（エージェントに [alerts] がないか、状態ファイルが情報源）",
-            summary_ok: "すべてのゲートウェイが承認済みポリシーで稼働しています。",
-            summary_findings: "件の所見があります。",
-        },
-        Lang::En => Labels {
-            title: "Gateway fleet self-inspection report",
-            policy: "Approved policy",
-            source: "Source",
-            generated: "Generated",
-            gateway: "Gateway",
-            approved: "Approved ruleset SHA-256",
-            running: "Running ruleset SHA-256",
-            revision: "Running revision",
-            signer: "Approved by key",
-            last_apply: "Last apply",
-            state: "Findings",
-            ok: "in order",
-            unknown: "Gateways not in the policy",
-            not_measured: "denied packets not measured (no [alerts] on the agent, or status files as the source)",
-            summary_ok: "Every gateway runs the approved policy.",
-            summary_findings: "finding(s).",
-        },
+    Labels {
+        title: messages::FLEET_TITLE.template(lang),
+        policy: messages::FLEET_POLICY.template(lang),
+        source: messages::FLEET_SOURCE.template(lang),
+        generated: messages::FLEET_GENERATED.template(lang),
+        gateway: messages::FLEET_GATEWAY.template(lang),
+        approved: messages::FLEET_APPROVED.template(lang),
+        running: messages::FLEET_RUNNING.template(lang),
+        revision: messages::FLEET_REVISION.template(lang),
+        signer: messages::FLEET_SIGNER.template(lang),
+        last_apply: messages::FLEET_LAST_APPLY.template(lang),
+        state: messages::FLEET_STATE.template(lang),
+        ok: messages::FLEET_OK.template(lang),
+        unknown: messages::FLEET_UNKNOWN.template(lang),
+        not_measured: messages::FLEET_NOT_MEASURED.template(lang),
+        summary_ok: messages::FLEET_SUMMARY_OK.template(lang),
+        summary_findings: messages::FLEET_SUMMARY_FINDINGS.template(lang),
     }
 }
 
@@ -394,16 +340,13 @@ impl FleetReport {
     }
 
     fn source_text(&self, lang: Lang) -> String {
-        match lang {
-            Lang::Ja => format!(
-                "{} {}（{} 秒報告がなければ沈黙）",
-                self.source.kind, self.source.address, self.source.silent_after_s
-            ),
-            Lang::En => format!(
-                "{} {} (silent after {} s)",
-                self.source.kind, self.source.address, self.source.silent_after_s
-            ),
-        }
+        t!(
+            FLEET_SOURCE_LINE,
+            kind = &self.source.kind,
+            address = &self.source.address,
+            seconds = self.source.silent_after_s
+        )
+        .render(lang)
     }
 
     /// Plain text, one block per gateway.

@@ -522,4 +522,31 @@ catalogue! {
     MATRIX_RESULT_WARNING { en: "warning", ja: "警告あり" }
     MATRIX_OVERLAP_ONE { en: "overlaps {ids}, which decides the overlap", ja: "{ids} と重複 (重複部分は {ids} が優先)" }
     MATRIX_OVERLAP_MANY { en: "overlaps {ids}, which decide the overlap", ja: "{ids} と重複 (重複部分は {ids} が優先)" }
+
+    // ---- zonegate fleet ------------------------------------------------------------------------
+    FLEET_TITLE { en: "Gateway fleet self-inspection report", ja: "ゲートウェイ群 自己点検報告" }
+    FLEET_POLICY { en: "Approved policy", ja: "承認済みポリシー" }
+    FLEET_SOURCE { en: "Source", ja: "情報源" }
+    FLEET_GENERATED { en: "Generated", ja: "作成日時" }
+    FLEET_GATEWAY { en: "Gateway", ja: "ゲートウェイ" }
+    FLEET_APPROVED { en: "Approved ruleset SHA-256", ja: "承認済みルールセット SHA-256" }
+    FLEET_RUNNING { en: "Running ruleset SHA-256", ja: "稼働中ルールセット SHA-256" }
+    FLEET_REVISION { en: "Running revision", ja: "稼働中リビジョン" }
+    FLEET_SIGNER { en: "Approved by key", ja: "承認鍵" }
+    FLEET_LAST_APPLY { en: "Last apply", ja: "最終適用" }
+    FLEET_STATE { en: "Findings", ja: "所見" }
+    FLEET_OK { en: "in order", ja: "問題なし" }
+    FLEET_UNKNOWN { en: "Gateways not in the policy", ja: "ポリシーにないゲートウェイ" }
+    FLEET_NOT_MEASURED { en: "denied packets not measured (no [alerts] on the agent, or status files as the source)", ja: "拒否パケットは未計測（エージェントに [alerts] がないか、状態ファイルが情報源）" }
+    FLEET_SUMMARY_OK { en: "Every gateway runs the approved policy.", ja: "すべてのゲートウェイが承認済みポリシーで稼働しています。" }
+    FLEET_SUMMARY_FINDINGS { en: "finding(s).", ja: "件の所見があります。" }
+    FLEET_NOT_REPORTING { en: "not reporting (declared, never seen)", ja: "報告なし（ポリシーにあるが一度も見えない）" }
+    FLEET_SILENT { en: "silent (last report {at})", ja: "沈黙（最後の報告 {at}）" }
+    FLEET_HASH_NOT_APPROVED { en: "ruleset not approved: approved {approved}, running {running}", ja: "承認外のルールセット: 承認 {approved} / 稼働 {running}" }
+    FLEET_DUPLICATE { en: "several agents claim this gateway: {instances}", ja: "同じ名前のエージェントが複数: {instances}" }
+    FLEET_STAGED { en: "staged change not applied (since {since})", ja: "未適用の変更あり（{since} から）" }
+    FLEET_DRIFT { en: "drift repaired {bursts} time(s) in the last day", ja: "過去 1 日に改ざん検知 {bursts} 回（修復済み）" }
+    FLEET_DENIED_MYNUMBER { en: "{packets} packet(s) denied into My Number zone {zone} in the last day", ja: "過去 1 日にマイナンバー系 {zone} への拒否 {packets} パケット" }
+    FLEET_NOT_ENFORCING { en: "not enforcing (mode {mode}, {kind})", ja: "強制していない（mode {mode}, {kind}）" }
+    FLEET_SOURCE_LINE { en: "{kind} {address} (silent after {seconds} s)", ja: "{kind} {address}（{seconds} 秒報告がなければ沈黙）" }
 }
