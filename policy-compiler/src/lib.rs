@@ -12,6 +12,7 @@ pub mod explain;
 pub mod flowmap;
 pub mod generate;
 pub mod guardrails;
+pub mod init;
 pub mod lockdown;
 pub mod mark;
 pub mod matrix;

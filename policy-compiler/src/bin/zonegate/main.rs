@@ -4,6 +4,7 @@
 mod approve;
 mod diff;
 mod explain;
+mod init;
 mod input;
 mod lockdown;
 mod matrix;
@@ -109,6 +110,9 @@ enum Command {
     Canonical(approve::CanonicalArgs),
     /// Sign the canonical policy with an OpenSSH Ed25519 key (writes zones.toml.sig).
     Approve(approve::ApproveArgs),
+    /// Write a first zones.toml from this machine: its networks as zones, this SSH session as
+    /// the management flow, everything else denied.
+    Init(init::InitArgs),
 }
 
 fn main() -> ExitCode {
@@ -209,6 +213,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Lockdown(args) => lockdown::run(args),
         Command::Canonical(args) => approve::run_canonical(args),
         Command::Approve(args) => approve::run_approve(args),
+        Command::Init(args) => init::run(args),
     }
 }
 
