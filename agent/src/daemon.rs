@@ -292,6 +292,15 @@ impl Daemon {
                 }
             }
             Err(e) => {
+                if e.is_missing() {
+                    warn!(
+                        "{}",
+                        policy_source::missing_policy_next_step(
+                            &self.agent.cfg.policy,
+                            crate::conflicts::lang_from_env()
+                        )
+                    );
+                }
                 let diagnostics = match &e {
                     policy_source::LoadError::Rejected { diagnostics } => diagnostics.clone(),
                     other => vec![other.to_string()],
