@@ -14,6 +14,8 @@ REQUIRED_TOOLS="nft:nftables ip:iproute2"
 REQUIRED_TOOLS="$REQUIRED_TOOLS shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg"
 REQUIRED_TOOLS="$REQUIRED_TOOLS ssh-keygen:openssh-client"
 REQUIRED_TOOLS="$REQUIRED_TOOLS debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux"
+# Package quality (issue 17): lintian on the .deb, groff for the man pages' warnings check.
+REQUIRED_TOOLS="$REQUIRED_TOOLS lintian:lintian groff:groff-base"
 
 ensure_packages() {
     local missing=()
