@@ -33,8 +33,13 @@ deb=$(bash scripts/deb.sh | tail -1)
 step "lintian on the package (errors fail; each remaining warning is overridden with a reason)"
 ZONEGATE_DEB="$deb" cargo test --locked -q -p zonegate-packaging --test lintian -- --ignored
 step "the same package with a higher version, for the upgrade in the boot test"
+# cargo-deb removes the packages it built before: keep the first one aside.
+keep="$(target_dir)/deb-upgrade"
+mkdir -p "$keep"
+cp "$deb" "$keep/"
+deb="$keep/$(basename "$deb")"
 deb_next=$(bash scripts/deb.sh --deb-version 0.1.0-2 | tail -1)
-[ "$deb_next" != "$deb" ] || die "the rebuilt package has the first one's name: $deb"
+[ "$(basename "$deb_next")" != "$(basename "$deb")" ] || die "the rebuilt package has the first one's name: $deb"
 step "real systemd: the package booted with systemd-nspawn"
 ensure_nspawn_root
 boot_log=$(mktemp)

@@ -216,9 +216,9 @@ zonegate-boot.service loads it at the next boot before any interface is configur
 lockdown when there is none.";
 
 const AGENT_FILES: &str = "Files:\n  /etc/zonegate/agent.toml      configuration (every key commented)\n  \
-/etc/zonegate/zones.toml      the policy\n  /var/lib/zonegate/lkg.nft     last-known-good ruleset, loaded at boot\n  \
+/etc/zonegate/zones.toml      the policy (the package installs none: zonegate init writes a first one)\n  /var/lib/zonegate/lkg.nft     last-known-good ruleset, loaded at boot\n  \
 /usr/lib/zonegate/lockdown.nft  static lockdown, loaded at boot when there is no last-known-good ruleset\n  \
-/run/zonegate/agent.sock      status socket\n\nSee also: zonegate(1), nft(8), systemctl(1); \
+/run/zonegate/agent.sock      status socket\n\nSee also: zonegate(1), agent.toml(5), zones.toml(5), nft(8), systemctl(1); \
 /usr/share/doc/zonegate/admin-guide.md";
 
 fn man(out: &Path, cmd: &clap::Command, section: &str) -> Result<PathBuf, String> {
