@@ -651,9 +651,10 @@ fn upgrade_and_purge(m: &Machine, next: &Path) {
     let policy_sha = sha(m, "/etc/zonegate/zones.toml");
     let agent_sha = sha(m, "/etc/zonegate/agent.toml");
     let before = m.sh("dpkg-query -W -f '${Version}' zonegate");
-    fs::copy(next, m.path("/tmp/zonegate-next.deb")).expect("copy the next package");
+    // Not /tmp: the booted container mounts its own tmpfs there.
+    fs::copy(next, m.path("/root/zonegate-next.deb")).expect("copy the next package");
     let t = Instant::now();
-    let out = m.sh_out("dpkg -i /tmp/zonegate-next.deb 2>&1");
+    let out = m.sh_out("dpkg -i /root/zonegate-next.deb 2>&1");
     let log = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "the upgrade failed:\n{log}");
     let after = m.sh("dpkg-query -W -f '${Version}' zonegate");
