@@ -21,7 +21,7 @@ bash scripts/bench.sh --quick
 
 # --- issue 7: scripts, the lab, the package, the real-systemd boot -----------------------------
 step "shellcheck scripts/*.sh and the boot script"
-shellcheck -x scripts/*.sh packaging/zonegate-boot packaging/debian/postinst
+shellcheck -x scripts/*.sh packaging/zonegate-boot packaging/debian/postinst packaging/debian/postrm
 # One release build serves the lab and the package.
 step "cargo build --release (zonegate, zonegate-agent, zonegate-lab, zonegate-gen)"
 cargo build --release --locked -q -p zonegate-policy -p zonegate-agent -p zonegate-lab -p zonegate-packaging
