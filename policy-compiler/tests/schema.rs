@@ -243,3 +243,32 @@ fn invalid_policies_a_schema_can_express_are_rejected_by_both() {
         );
     }
 }
+
+#[test]
+fn what_zonegate_init_writes_is_accepted_by_the_schema() {
+    use zonegate_policy::init::{parse_ssh_connection, render, IfAddr, Interface, Lang, Machine};
+    let schema = Schema::load();
+    let iface = |name: &str, ip: &str, len: u8| Interface {
+        name: name.into(),
+        addrs: vec![IfAddr {
+            ip: ip.parse().expect("ip"),
+            len,
+        }],
+    };
+    let m = Machine {
+        gateway: "gw1".into(),
+        interfaces: vec![
+            iface("ens3", "10.10.0.1", 24),
+            iface("ens4", "fd00:20::1", 64),
+        ],
+        session: parse_ssh_connection("fd00:20::50 40000 fd00:20::1 22"),
+    };
+    for lang in [Lang::En, Lang::Ja] {
+        let text = render(&m, lang).expect("render");
+        assert!(text.starts_with("#:schema /usr/share/zonegate/zones.schema.json\n"));
+        let doc = to_json(&toml::Value::Table(text.parse().expect("TOML")));
+        schema
+            .check(&doc)
+            .expect("the schema accepts zonegate init's output");
+    }
+}
