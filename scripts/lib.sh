@@ -15,9 +15,11 @@ REQUIRED_PYTHON_MODULES="jsonschema:python3-jsonschema"
 REQUIRED_TOOLS="$REQUIRED_TOOLS shellcheck:shellcheck systemd-analyze:systemd dpkg-deb:dpkg"
 REQUIRED_TOOLS="$REQUIRED_TOOLS ssh-keygen:openssh-client"
 REQUIRED_TOOLS="$REQUIRED_TOOLS debootstrap:debootstrap systemd-nspawn:systemd-container nsenter:util-linux"
-# Fleet (issue 18): promtool checks packaging/prometheus; the fleet e2e test starts its own prometheus
+# Fleet: promtool checks packaging/prometheus; the fleet e2e test starts its own prometheus
 # process (never the system service) inside a test namespace.
 REQUIRED_TOOLS="$REQUIRED_TOOLS prometheus:prometheus promtool:prometheus"
+# Package quality: lintian on the .deb, groff for the man pages' warnings check.
+REQUIRED_TOOLS="$REQUIRED_TOOLS lintian:lintian groff:groff-base"
 
 ensure_packages() {
     local missing=()

@@ -21,7 +21,7 @@ bash scripts/bench.sh --quick
 
 # --- issue 7: scripts, the lab, the package, the real-systemd boot -----------------------------
 step "shellcheck scripts/*.sh and the boot script"
-shellcheck -x scripts/*.sh packaging/zonegate-boot packaging/debian/postinst
+shellcheck -x scripts/*.sh packaging/zonegate-boot packaging/debian/postinst packaging/debian/postrm
 # One release build serves the lab and the package.
 step "cargo build --release (zonegate, zonegate-agent, zonegate-lab, zonegate-gen)"
 cargo build --release --locked -q -p zonegate-policy -p zonegate-agent -p zonegate-lab -p zonegate-packaging
@@ -29,16 +29,27 @@ step "the lab, non-interactive (scripts/lab.sh --ci)"
 bash scripts/lab.sh --ci
 step "the Debian package (scripts/deb.sh)"
 deb=$(bash scripts/deb.sh | tail -1)
+# --- issue 17: package quality, and a second package for the upgrade in the boot test ------------
+step "lintian on the package (errors fail; each remaining warning is overridden with a reason)"
+ZONEGATE_DEB="$deb" cargo test --locked -q -p zonegate-packaging --test lintian -- --ignored
+step "the same package with a higher version, for the upgrade in the boot test"
+# cargo-deb removes the packages it built before: keep the first one aside.
+keep="$(target_dir)/deb-upgrade"
+mkdir -p "$keep"
+cp "$deb" "$keep/"
+deb="$keep/$(basename "$deb")"
+deb_next=$(bash scripts/deb.sh --deb-version 0.1.0-2 | tail -1)
+[ "$(basename "$deb_next")" != "$(basename "$deb")" ] || die "the rebuilt package has the first one's name: $deb"
 step "real systemd: the package booted with systemd-nspawn"
 ensure_nspawn_root
 boot_log=$(mktemp)
-if ! ZONEGATE_DEB="$deb" ZONEGATE_NSPAWN_ROOT="$NSPAWN_ROOT" \
+if ! ZONEGATE_DEB="$deb" ZONEGATE_DEB_NEXT="$deb_next" ZONEGATE_NSPAWN_ROOT="$NSPAWN_ROOT" \
     cargo test --locked -p zonegate-packaging --test systemd_boot -- --ignored --nocapture >"$boot_log" 2>&1; then
     tail -60 "$boot_log"
     rm -f "$boot_log"
     die "the real-systemd boot test failed"
 fi
 # The measured figures (boot time, watchdog, repair after `systemctl restart nftables`).
-grep -E 'installed offline|booted in|first boot|watchdog after|repaired|test result' "$boot_log" || true
+grep -E 'installed offline|booted in|first boot|watchdog after|repaired|upgraded|purged|test result' "$boot_log" || true
 rm -f "$boot_log"
 step "all tests passed"

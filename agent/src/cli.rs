@@ -9,6 +9,7 @@ use crate::backend::nft::NftBackend;
 use crate::backend::Backend;
 use crate::change_control::{self, ManagementPath};
 use crate::config::{self, AgentConfig, Mode};
+use crate::conflicts;
 use crate::control::{self, Request, Response};
 use crate::daemon;
 use crate::events::{EventKind, EventSink, Events, StdoutJsonSink, TracingSink};
@@ -305,6 +306,7 @@ async fn dispatch(args: Args) -> u8 {
     let lang = args.lang;
     match args.command {
         Command::Run { events_stdout } => {
+            report_conflicts_at_start();
             let (ev, alerting) = events(&cfg, events_stdout);
             match daemon::run(cfg, ev, alerting).await {
                 Ok(()) => 0,
@@ -713,11 +715,40 @@ fn alert_problems(cfg: &AgentConfig) -> Vec<String> {
     out
 }
 
+/// Other firewall managers on this machine, one warning each with what to do (in the journal).
+fn report_conflicts_at_start() {
+    let lang = conflicts::lang_from_env();
+    for c in conflicts::detect(std::path::Path::new("/")) {
+        let t = c.text(lang);
+        warn!(code = c.code(), fix = %t.fix, "{}", t.message);
+    }
+}
+
+/// The conflicts as `validate` prints them: one warning line and one "what to do" line each.
+fn conflict_lines(found: &[conflicts::Conflict], lang: zonegate_policy::init::Lang) -> Vec<String> {
+    let todo = match lang {
+        zonegate_policy::init::Lang::En => "what to do",
+        zonegate_policy::init::Lang::Ja => "対処",
+    };
+    found
+        .iter()
+        .flat_map(|c| {
+            let t = c.text(lang);
+            [
+                format!("zonegate-agent: warning[{}]: {}", c.code(), t.message),
+                format!("  {todo}: {}", t.fix),
+            ]
+        })
+        .collect()
+}
+
 fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
     let lkg = read_lkg(&cfg);
     let clock = clock_for(lkg.as_ref());
     let result = policy_source::load(&cfg, &clock);
     let alerts = alert_problems(&cfg);
+    let lang = conflicts::lang_from_env();
+    let found = conflicts::detect(std::path::Path::new("/"));
     match format {
         Format::Json => {
             let mut v = match &result {
@@ -749,6 +780,16 @@ fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
                     o.insert("signer".into(), signer.clone().into());
                 }
             }
+            if let Some(o) = v.as_object_mut() {
+                let list: Vec<serde_json::Value> = found
+                    .iter()
+                    .map(|c| {
+                        let t = c.text(lang);
+                        serde_json::json!({"code": c.code(), "message": t.message, "fix": t.fix})
+                    })
+                    .collect();
+                o.insert("conflicts".into(), list.into());
+            }
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
         Format::Text => match &result {
@@ -772,8 +813,19 @@ fn run_validate(cfg: AgentConfig, format: Format) -> u8 {
                     println!("Approved by: {signer} (signature verified)");
                 }
             }
+            Err(e) if e.is_missing() => {
+                eprintln!(
+                    "zonegate-agent: {}",
+                    policy_source::missing_policy_next_step(&cfg.policy, lang)
+                );
+            }
             Err(e) => print_load_error(e),
         },
+    }
+    if format == Format::Text {
+        for line in conflict_lines(&found, lang) {
+            eprintln!("{line}");
+        }
     }
     u8::from(result.is_err())
 }

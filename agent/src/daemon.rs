@@ -2,7 +2,8 @@
 //!
 //! Start: read the last-known-good (its compile time floors the clock), read the live table,
 //! compile the policy. Enforce: apply it unless the same ruleset is already loaded; with no valid
-//! policy load the LKG; with neither, keep a loaded zonegate table, else load the lockdown.
+//! policy load the LKG; with neither, keep a loaded zonegate table (unless it is a lockdown and
+//! agent.toml names management entries: then the agent's lockdown with them), else load the lockdown.
 //! Monitor and dry-run never write: they take the LKG's listing (or the live table) as the
 //! baseline and report.
 //!
@@ -287,11 +288,20 @@ impl Daemon {
                     && self.agent.current.is_none()
                 {
                     // Nothing of ours is loaded (a raced apply keeps its text as current).
-                    self.fall_back(lkg, live.is_some(), "the policy did not load")
+                    self.fall_back(lkg, live.as_ref(), "the policy did not load")
                         .await;
                 }
             }
             Err(e) => {
+                if e.is_missing() {
+                    warn!(
+                        "{}",
+                        policy_source::missing_policy_next_step(
+                            &self.agent.cfg.policy,
+                            crate::conflicts::lang_from_env()
+                        )
+                    );
+                }
                 let diagnostics = match &e {
                     policy_source::LoadError::Rejected { diagnostics } => diagnostics.clone(),
                     other => vec![other.to_string()],
@@ -305,20 +315,35 @@ impl Daemon {
                         .unwrap_or_else(|| "no last-known-good".into()),
                 });
                 if self.agent.current.is_none() {
-                    self.fall_back(lkg, live.is_some(), "no valid policy").await;
+                    self.fall_back(lkg, live.as_ref(), "no valid policy").await;
                 }
             }
         }
     }
 
     /// No usable policy: the LKG, else keep a loaded zonegate table, else lockdown.
-    async fn fall_back(&mut self, lkg: Option<LastKnownGood>, live_present: bool, why: &str) {
+    /// A loaded lockdown (the boot unit's static one, which opens nothing) is the exception:
+    /// it is replaced by the agent's lockdown when agent.toml names management entries, so a
+    /// gateway without a policy stays reachable on its declared management path (issue 17).
+    async fn fall_back(
+        &mut self,
+        lkg: Option<LastKnownGood>,
+        live: Option<&crate::listing::TableState>,
+        why: &str,
+    ) {
         if let Some(l) = lkg {
             if self.agent.apply_lkg(l, ApplyReason::Start).await.is_ok() {
                 return;
             }
         }
-        if live_present {
+        // A lockdown table is recognised by its shape (nft 1.0.6 lists no table comment in
+        // JSON): its only sets are the management sets, and forward has no rule.
+        let live_lockdown = live.is_some_and(|t| {
+            t.sets.keys().map(String::as_str).eq(["mgmt4", "mgmt6"])
+                && t.chains.get("forward").is_some_and(|c| c.rules.is_empty())
+        });
+        let replace = live_lockdown && !self.agent.cfg.lockdown_management.is_empty();
+        if live.is_some() && !replace {
             if self.agent.current.is_none() {
                 self.agent.events.emit(EventKind::MonitoringDegraded {
                     what: "keeping the loaded zonegate table".into(),

@@ -13,6 +13,7 @@ pub mod change_control;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod conflicts;
 pub mod conntrack;
 pub mod control;
 pub mod daemon;

@@ -69,6 +69,30 @@ pub enum LoadError {
     },
 }
 
+impl LoadError {
+    /// The policy file does not exist (a fresh install: the package ships no policy).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, LoadError::Read { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// The one line the agent says when there is no policy file: the gateway stays in lockdown and
+/// what to do next. English and Japanese, one place to move into a message catalogue.
+pub fn missing_policy_next_step(
+    path: &std::path::Path,
+    lang: zonegate_policy::init::Lang,
+) -> String {
+    let p = path.display();
+    match lang {
+        zonegate_policy::init::Lang::En => format!(
+            "no policy at {p}: the gateway stays in lockdown (only agent.toml's [lockdown] management entries are open); next: zonegate init -o {p}, decide its DECIDE comments, zonegate check {p}, then systemctl reload zonegate-agent"
+        ),
+        zonegate_policy::init::Lang::Ja => format!(
+            "{p} にポリシーがない: ゲートウェイはロックダウンのまま (開いているのは agent.toml の [lockdown] management だけ)。次: zonegate init -o {p}、コメントの「要決定」を決め、zonegate check {p}、そして systemctl reload zonegate-agent"
+        ),
+    }
+}
+
 /// One address range of a flow end, stored as its first and last address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AddrRange {

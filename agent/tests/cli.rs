@@ -221,3 +221,44 @@ fn logs_go_to_the_journal_only_when_stderr_is_the_journal_stream() {
         );
     }
 }
+
+#[test]
+fn validate_without_a_policy_says_what_to_do_next_in_both_languages() {
+    let cfg = setup("nopolicy", POLICY, "");
+    let policy = cfg.with_file_name("zones.toml");
+    std::fs::remove_file(&policy).expect("remove the policy");
+    for (lang, words) in [
+        (
+            "C.UTF-8",
+            ["no policy at", "stays in lockdown", "zonegate init -o"],
+        ),
+        (
+            "ja_JP.UTF-8",
+            ["ポリシーがない", "ロックダウンのまま", "zonegate init -o"],
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_zonegate-agent"))
+            .arg("--config")
+            .arg(&cfg)
+            .arg("validate")
+            .env_remove("ZONEGATE_MODE")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", lang)
+            .output()
+            .expect("run zonegate-agent");
+        assert_eq!(out.status.code(), Some(1));
+        let text = String::from_utf8_lossy(&out.stderr);
+        let line = text
+            .lines()
+            .find(|l| l.contains(&policy.display().to_string()))
+            .unwrap_or_else(|| panic!("no line about the policy:\n{text}"));
+        for w in words {
+            assert!(line.contains(w), "{lang}: {w:?} missing from {line:?}");
+        }
+    }
+    let out = agent(&cfg, &["validate", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["ok"], false);
+    assert!(v["conflicts"].is_array(), "{v}");
+}

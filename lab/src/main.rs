@@ -10,6 +10,8 @@
 //! prints plain text and treats a missing agent as a failure rather than a warning.
 
 mod agent;
+#[cfg(test)]
+mod init_check;
 mod matrix;
 mod tamper;
 mod topo;

@@ -2,9 +2,12 @@
 //! scripts/lib.sh), a throwaway overlay of it with the package installed, booted with
 //! `systemd-nspawn -b --private-network`, and checked from outside through `nsenter`:
 //!
-//! 1. first boot: zonegate-boot closes the gateway before network-pre.target (the static
-//!    lockdown: there is no last-known-good yet), the agent becomes active (READY) and applies
-//!    the policy, which becomes the last-known-good;
+//! 1. first boot, as installed: the package ships no policy, so zonegate-boot closes the
+//!    gateway before network-pre.target (the static lockdown), the agent becomes active (READY),
+//!    keeps the lockdown with agent.toml's management entry open and says in one line what to do
+//!    next; `zonegate-agent validate` reports that nftables.service flushes the ruleset (Debian's
+//!    own /etc/nftables.conf does), with what to do. The administrator then installs the worked
+//!    example as the policy and reloads: it is applied and becomes the last-known-good;
 //! 2. `systemctl reload` with a broken zones.toml fails and keeps the running ruleset;
 //! 3. SIGKILL of the agent leaves the ruleset in the kernel, and systemd restarts the agent;
 //! 4. a frozen agent (SIGSTOP) is killed by the watchdog and restarted;
@@ -13,7 +16,11 @@
 //! 6. a boot with a broken zones.toml and a broken agent.toml loads the last-known-good ruleset
 //!    before network-pre.target, and it stays;
 //! 7. a boot with no last-known-good and a broken zones.toml loads this site's lockdown (with its
-//!    management path) before network-pre.target, and the agent keeps the management path.
+//!    management path) before network-pre.target, and the agent keeps the management path;
+//! 8. an upgrade to a rebuilt package (`ZONEGATE_DEB_NEXT`, a higher version) asks nothing,
+//!    leaves the administrator's zones.toml and agent.toml as they were, and the agent enforces
+//!    the same ruleset after it; a purge removes the programs, the conffile and the state, keeps
+//!    the administrator's policy, and leaves the loaded table in place (never opens a gateway).
 //!
 //! `#[ignore]`d in `cargo test --workspace`: it needs the package and the root, which
 //! scripts/test.sh builds and passes in `ZONEGATE_DEB` and `ZONEGATE_NSPAWN_ROOT` before running
@@ -427,7 +434,15 @@ fn the_package_boots_closed_under_real_systemd() {
         "systemd-analyze verify:\n{verify}"
     );
 
-    // 1. First boot: the static lockdown before the network, then the policy.
+    // 1. First boot as installed: no policy (the package ships none), the static lockdown
+    //    before the network, then the agent's lockdown with the management entry.
+    assert!(
+        !m.path("/etc/zonegate/zones.toml").exists(),
+        "the package installed a policy"
+    );
+    assert!(m
+        .path("/usr/share/doc/zonegate/examples/zones.toml")
+        .exists());
     let boot_time = m.boot();
     let at_pre = m.sh("cat /run/zg-at-network-pre.nft");
     assert!(
@@ -452,6 +467,14 @@ fn the_package_boots_closed_under_real_systemd() {
         .contains("loaded the lockdown ruleset"));
     m.wait_active();
     assert_eq!(m.prop("zonegate-agent", "Type"), "notify");
+    without_policy(&m);
+    m.sh("cp /usr/share/doc/zonegate/examples/zones.toml /etc/zonegate/zones.toml");
+    let reload = m.sh_out("systemctl reload zonegate-agent");
+    assert!(
+        reload.status.success(),
+        "reload with the example policy failed:\n{}",
+        m.sh("journalctl -b --no-pager -u zonegate-agent | tail -20")
+    );
     m.wait("the policy applied", Duration::from_secs(10), || {
         m.table().is_some_and(|t| t.contains("F-001"))
     });
@@ -587,8 +610,144 @@ fn the_package_boots_closed_under_real_systemd() {
         now.contains(MGMT),
         "the management path is gone after the agent started:\n{now}"
     );
+    // 8. Upgrade to a rebuilt package, then purge.
+    match env_path("ZONEGATE_DEB_NEXT") {
+        Some(next) => upgrade_and_purge(&m, &next),
+        None => eprintln!("ZONEGATE_DEB_NEXT not set: upgrade and purge not tested"),
+    }
     eprintln!(
         "console of all boots: {}",
         m.work.join("console-*.log").display()
     );
+}
+
+/// Step 1 before any policy: the agent keeps the lockdown with the management entry, says what
+/// to do next, and `validate` reports the nftables.service that flushes the ruleset.
+fn without_policy(m: &Machine) {
+    m.wait("the agent's lockdown", Duration::from_secs(10), || {
+        m.table().is_some_and(|t| t.contains(MGMT))
+    });
+    let journal = m.sh("journalctl -b --no-pager -u zonegate-agent");
+    let hint = journal
+        .lines()
+        .find(|l| l.contains("no policy at /etc/zonegate/zones.toml"))
+        .unwrap_or_else(|| panic!("no next-step line in the journal:\n{journal}"));
+    assert!(
+        hint.contains("lockdown") && hint.contains("zonegate init"),
+        "{hint}"
+    );
+    eprintln!("without a policy the agent says: {hint}");
+    let validate = m.sh_out("zonegate-agent validate");
+    let text = String::from_utf8_lossy(&validate.stderr).into_owned();
+    assert!(
+        !validate.status.success(),
+        "validate passed without a policy"
+    );
+    assert!(
+        text.contains("no policy at /etc/zonegate/zones.toml"),
+        "validate:\n{text}"
+    );
+    let conflict = text
+        .lines()
+        .position(|l| l.contains("warning[C003]") && l.contains("/etc/nftables.conf:"))
+        .unwrap_or_else(|| {
+            panic!("validate did not report the flushing nftables.service:\n{text}")
+        });
+    let todo = text.lines().nth(conflict + 1).unwrap_or("");
+    assert!(
+        todo.contains("what to do") && todo.contains("flush ruleset"),
+        "no advice after the conflict:\n{text}"
+    );
+    let ja = m.sh_out("LANG=ja_JP.UTF-8 zonegate-agent validate");
+    assert!(String::from_utf8_lossy(&ja.stderr).contains("対処"));
+    eprintln!(
+        "validate reports: {}",
+        text.lines().nth(conflict).unwrap_or("")
+    );
+}
+
+fn sha(m: &Machine, path: &str) -> String {
+    m.sh(&format!("sha256sum {path}"))
+        .split_whitespace()
+        .next()
+        .unwrap_or("absent")
+        .to_string()
+}
+
+/// Step 8: `dpkg -i` of the next version over a configured gateway, then `dpkg --purge`.
+fn upgrade_and_purge(m: &Machine, next: &Path) {
+    // The administrator's own policy (the example, edited) and agent.toml (already edited).
+    m.sh(
+        "cp /usr/share/doc/zonegate/examples/zones.toml /etc/zonegate/zones.toml && \
+          echo '# edited by the administrator' >> /etc/zonegate/zones.toml",
+    );
+    assert!(m.sh_out("systemctl reload zonegate-agent").status.success());
+    m.wait(
+        "the administrator's policy",
+        Duration::from_secs(10),
+        || m.table().is_some_and(|t| t.contains("F-001")),
+    );
+    let table = m.table().expect("table");
+    let policy_sha = sha(m, "/etc/zonegate/zones.toml");
+    let agent_sha = sha(m, "/etc/zonegate/agent.toml");
+    let before = m.sh("dpkg-query -W -f '${Version}' zonegate");
+    // Not /tmp: the booted container mounts its own tmpfs there.
+    fs::copy(next, m.path("/root/zonegate-next.deb")).expect("copy the next package");
+    let t = Instant::now();
+    let out = m.sh_out("dpkg -i /root/zonegate-next.deb 2>&1");
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "the upgrade failed:\n{log}");
+    let after = m.sh("dpkg-query -W -f '${Version}' zonegate");
+    assert_ne!(before, after, "the package did not change version");
+    assert!(
+        !log.contains("Configuration file") && !log.contains("conffile"),
+        "the upgrade asked about a configuration file:\n{log}"
+    );
+    assert_eq!(
+        sha(m, "/etc/zonegate/zones.toml"),
+        policy_sha,
+        "zones.toml changed"
+    );
+    assert_eq!(
+        sha(m, "/etc/zonegate/agent.toml"),
+        agent_sha,
+        "agent.toml changed"
+    );
+    m.wait_active();
+    m.wait(
+        "the same ruleset after the upgrade",
+        Duration::from_secs(10),
+        || m.table().as_deref() == Some(table.as_str()),
+    );
+    eprintln!(
+        "upgraded {before} -> {after} in {} ms: no question, zones.toml and agent.toml untouched, same ruleset",
+        t.elapsed().as_millis()
+    );
+
+    let out = m.sh_out("dpkg --purge zonegate 2>&1");
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "the purge failed:\n{log}");
+    for gone in [
+        "/usr/bin/zonegate-agent",
+        "/usr/bin/zonegate",
+        "/etc/zonegate/agent.toml",
+        "/var/lib/zonegate",
+        "/usr/lib/systemd/system/zonegate-agent.service",
+        "/usr/lib/systemd/system/zonegate-boot.service",
+    ] {
+        assert!(
+            m.path(gone).symlink_metadata().is_err(),
+            "{gone} is still there after the purge"
+        );
+    }
+    assert_eq!(
+        sha(m, "/etc/zonegate/zones.toml"),
+        policy_sha,
+        "the purge removed or changed the administrator's policy"
+    );
+    assert!(
+        m.table().is_some(),
+        "the purge removed table inet zonegate (the gateway would be open)"
+    );
+    eprintln!("purged: programs, units, agent.toml and /var/lib/zonegate gone; the administrator's zones.toml and the loaded table kept");
 }

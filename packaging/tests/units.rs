@@ -118,7 +118,7 @@ fn the_agent_is_never_gated_by_validation_nor_tied_to_nftables() {
         reload[0].ends_with(" validate"),
         "reload validates first: {reload:?}"
     );
-    assert!(reload[1].contains("kill -HUP $MAINPID"));
+    assert!(reload[1].contains("kill -HUP \"$MAINPID\""));
     assert!(values(&agent, "After")[0].contains("zonegate-boot.service"));
     assert!(values(&agent, "After")[0].contains("nftables.service"));
 }

@@ -14,6 +14,7 @@ pub mod fleet;
 pub mod flowmap;
 pub mod generate;
 pub mod guardrails;
+pub mod init;
 pub mod lockdown;
 pub mod mark;
 pub mod matrix;

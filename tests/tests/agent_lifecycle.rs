@@ -1,6 +1,7 @@
 //! The agent's life around the policy: a bad policy on SIGHUP keeps the old ruleset, a
 //! half-written policy file is not applied, boot without a policy locks down with management
-//! reachable (but keeps a zonegate table that is already loaded), `apply --confirm` rolls back
+//! reachable (but keeps a zonegate table that is already loaded, unless it is the boot unit's
+//! lockdown and agent.toml names a management path), `apply --confirm` rolls back
 //! without confirmation, `monitor` reports without repairing, `dry-run` leaves the kernel
 //! byte-identical, each bypass this kernel can build is reported, and a gateway that answers
 //! ARP for its other zones' addresses is reported until its ARP settings are fixed.
@@ -109,6 +110,50 @@ fn boot_without_a_policy_locks_down_with_management_reachable() {
     );
     let status = gw.agent_ok(&["status"], 0);
     assert!(status.contains("lockdown"), "{status}");
+}
+
+#[test]
+fn the_boot_lockdown_is_replaced_by_one_with_the_management_entries_when_there_is_no_policy() {
+    // A fresh install: zonegate-boot loaded the packaged static lockdown (nothing open), there
+    // is no policy and no last-known-good, and agent.toml names the management path.
+    let Some(gw) = Gw::up(
+        POLICY,
+        "policy = \"/nonexistent/zonegate/zones.toml\"\n[lockdown]\nmanagement = [{ from = \"10.20.0.5/32\", ports = [\"tcp/22\"] }]\n",
+    ) else {
+        return;
+    };
+    gw.nft_stdin(&zonegate_policy::lockdown::lockdown(
+        &[],
+        "no last-known-good ruleset at boot",
+    ));
+    let boot = gw.table().expect("the boot lockdown is loaded");
+    let ssh = TcpEcho::start(gw.lab.gw(), sa("0.0.0.0", 22)).expect("management listener");
+    assert!(
+        !tcp_reachable(
+            gw.lab.host(1),
+            None,
+            sa("10.20.0.1", ssh.addr().port()),
+            BLOCKED
+        ),
+        "the boot lockdown opens management by itself"
+    );
+    let agent = gw.run();
+    assert!(
+        agent
+            .wait_for("lockdown-applied", Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        agent.dump()
+    );
+    assert_ne!(gw.table(), Some(boot), "the boot lockdown stayed");
+    assert!(
+        tcp_reachable(gw.lab.host(1), None, sa("10.20.0.1", ssh.addr().port()), OK),
+        "management blocked"
+    );
+    assert!(
+        !tcp_reachable(gw.lab.host(2), None, sa("10.30.0.1", 22), BLOCKED),
+        "non-management source reached the gateway"
+    );
 }
 
 #[test]

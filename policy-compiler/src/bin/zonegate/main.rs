@@ -6,6 +6,7 @@ mod bundle;
 mod diff;
 mod explain;
 mod fleet;
+mod init;
 mod input;
 mod lockdown;
 mod matrix;
@@ -136,6 +137,9 @@ enum Command {
     Bundle(bundle::BundleArgs),
     /// Fleet audit: does every gateway run the approved policy? (Prometheus or status files)
     Fleet(fleet::FleetArgs),
+    /// Write a first zones.toml from this machine: its networks as zones, this SSH session as
+    /// the management flow, everything else denied.
+    Init(init::InitArgs),
 }
 
 fn main() -> ExitCode {
@@ -243,6 +247,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Approve(args) => approve::run_approve(args),
         Command::Bundle(args) => bundle::run(args),
         Command::Fleet(args) => Ok(fleet::run(args)),
+        Command::Init(args) => init::run(args),
     }
 }
 
