@@ -41,6 +41,10 @@ pub struct Status {
     /// Denied-flow windows closed with the ruleset's exact counters.
     #[serde(default)]
     pub denied_windows: u64,
+    /// The NFLOG listener and the figures of the last denied-flow windows; None when the
+    /// denied-flow monitor does not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied: Option<DeniedStatus>,
     pub conntrack_removed: u64,
     pub bypass_findings: Vec<String>,
     pub uptime_s: u64,
@@ -49,6 +53,57 @@ pub struct Status {
     /// The policy file differs from the applied policy: a saved change not yet applied.
     #[serde(default)]
     pub staged_change: Option<crate::change_control::Staged>,
+}
+
+/// The denied-flow monitor in the status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeniedStatus {
+    pub listener: zonegate_alerts::ListenerState,
+    /// The last closed windows, oldest first.
+    pub windows: Vec<zonegate_alerts::WindowFigures>,
+}
+
+impl DeniedStatus {
+    fn render(&self, o: &mut String) {
+        let l = &self.listener;
+        o.push_str(&format!(
+            "NFLOG listener: {} on group {} since {}{}\n",
+            l.state,
+            l.group,
+            l.since,
+            l.error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ));
+        if self.windows.is_empty() {
+            o.push_str("Denied-flow windows: none closed yet\n");
+            return;
+        }
+        o.push_str("Denied-flow windows (closed at: denied packets, keys, untracked, scans, samples, alerts):\n");
+        let n = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        for w in &self.windows {
+            o.push_str(&format!(
+                "  {} ({} s): {} denied, {} keys, {} untracked, {} scan(s){}, {} samples, {} alerts\n",
+                w.closed_at,
+                w.window_secs,
+                n(w.denied_packets),
+                n(w.denied_keys),
+                n(w.untracked_packets),
+                w.scans,
+                w.largest_scan
+                    .map(|(d, p)| format!(" (largest: {d} destinations, {p} ports)"))
+                    .unwrap_or_default(),
+                w.samples,
+                w.alerts
+            ));
+        }
+        if let Some(last) = self.windows.last() {
+            for (t, keys, size) in &last.tables {
+                o.push_str(&format!("  per-key table {t}: {keys} of {size} keys\n"));
+            }
+        }
+    }
 }
 
 impl Status {
@@ -102,6 +157,9 @@ impl Status {
             for f in &self.bypass_findings {
                 o.push_str(&format!("  {f}\n"));
             }
+        }
+        if let Some(d) = &self.denied {
+            d.render(&mut o);
         }
         if let Some(s) = &self.staged_change {
             o.push_str(&format!(

@@ -384,6 +384,7 @@ impl Validator {
             rate: 20,
             unit: RateUnit::Second,
             burst: 50,
+            key_table: LogSettings::DEFAULT_KEY_TABLE,
         };
         if let Some(l) = &p.log {
             let l = l.get_ref();
@@ -420,6 +421,17 @@ impl Validator {
                         b.span().start,
                         format!("log burst {} is outside 1..=100000", b.get_ref()),
                         "write for example burst = 50",
+                    ),
+                }
+            }
+            if let Some(k) = &l.key_table {
+                match u32::try_from(*k.get_ref()) {
+                    Ok(k) if (16..=1_048_576).contains(&k) => log.key_table = k,
+                    _ => self.error(
+                        "E020",
+                        k.span().start,
+                        format!("log key_table {} is outside 16..=1048576", k.get_ref()),
+                        "the default is 65536 keys per family and class; write for example key_table = 65536",
                     ),
                 }
             }
