@@ -841,12 +841,19 @@ impl Daemon {
         };
         let drift = observed.map(|o| diff(self.baseline(), o.as_ref()));
         match drift {
-            Some(d) if !d.is_empty() && explained_by(&d, &notices) => self.report_drift(
-                d.summary(),
-                d.lines(),
-                d.diff_text(),
-                cause.unwrap_or(PERIODIC),
-            ),
+            Some(d) if !d.is_empty() && explained_by(&d, &notices) => {
+                // The notices' own account follows the listing's, so the alert reads the same
+                // whoever won the race between the listing and the repair.
+                let mut text = d.diff_text();
+                if !from_notices.is_empty() {
+                    text.push_str("The kernel's change notices for table inet zonegate said:\n");
+                    for l in &from_notices {
+                        text.push_str(l);
+                        text.push('\n');
+                    }
+                }
+                self.report_drift(d.summary(), d.lines(), text, cause.unwrap_or(PERIODIC))
+            }
             _ => {
                 let mut diff = String::from(
                     "No listing shows this write on its own (the table was listed while or after \

@@ -286,14 +286,20 @@ fn a_tamper_and_a_policy_change_reach_every_sink_once_with_their_diffs() {
             by == "netlink-event" || by == "periodic-compare",
             "{sink}: {d}"
         );
+        // The added rule, whoever won the race between the agent's listing and its repair: a
+        // repair-first report always shows the kernel notice's own rule (its expressions
+        // decoded), with the listing's line when the listing saw it; a drift found by a
+        // listing compare shows the listing's line.
         let diff = d["details"]["diff"].as_str().unwrap_or_default();
-        assert!(
-            diff.lines()
-                .any(|l| l.starts_with("+ chain forward rule 1:")
-                    && l.contains(WEB)
-                    && l.contains("accept")),
-            "{sink}: no added rule in the diff:\n{diff}"
-        );
+        let from_notice = |l: &str| {
+            l.starts_with("chain forward: rule added (handle ")
+                && l.ends_with(&format!(": ip saddr {WEB} accept"))
+        };
+        let from_listing = |l: &str| {
+            l.starts_with("+ chain forward rule 1:") && l.contains(WEB) && l.contains("accept")
+        };
+        let shown = diff.lines().any(|l| from_notice(l) || from_listing(l));
+        assert!(shown, "{sink}: no added rule in the diff ({by}):\n{diff}");
         drift_ids.insert(d["id"].as_str().unwrap_or_default().to_string());
         let restored = of_type(&alerts, "drift-restored");
         assert_eq!(restored.len(), 1, "{sink}");
