@@ -636,8 +636,11 @@ fn collectors_down_then_failing_lose_nothing_across_a_sigkill_and_restart() {
     assert!(hook.requests.load(std::sync::atomic::Ordering::SeqCst) >= all_in.len() + 3);
     let m = wait(WAIT, || {
         let m = metrics(&gw);
+        // All three at one scrape: a heartbeat emitted between the sinks' pending counts and
+        // the queue depth is delivered a moment later.
         (sample(&m, "zonegate_alerts_pending", &[("sink", "soc-hook")]) == Some(0.0)
-            && sample(&m, "zonegate_alerts_pending", &[("sink", "siem")]) == Some(0.0))
+            && sample(&m, "zonegate_alerts_pending", &[("sink", "siem")]) == Some(0.0)
+            && sample(&m, "zonegate_alerts_queue_depth", &[]) == Some(0.0))
         .then_some(m)
     })
     .unwrap_or_else(|| panic!("still pending:\n{}", metrics(&gw)));
