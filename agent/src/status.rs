@@ -192,4 +192,50 @@ mod tests {
             .render()
             .contains("Approved by: SHA256:abc ciso@city.example (signature verified)"));
     }
+
+    #[test]
+    fn the_denied_monitor_shows_its_listener_and_last_windows() {
+        let mut s = Status::default();
+        assert!(
+            !s.render().contains("NFLOG listener"),
+            "no monitor, no lines"
+        );
+        s.denied = Some(DeniedStatus {
+            listener: zonegate_alerts::ListenerState {
+                state: "refused".into(),
+                group: 100,
+                error: Some("held by ulogd".into()),
+                since: "2026-12-05T10:00:00Z".into(),
+            },
+            windows: vec![zonegate_alerts::WindowFigures {
+                closed_at: "2026-12-05T19:00:00+09:00".into(),
+                window_secs: 60,
+                denied_packets: Some(2000),
+                denied_keys: Some(3),
+                untracked_packets: Some(0),
+                scans: 1,
+                largest_scan: Some((1, 40)),
+                samples: 33,
+                alerts: 7,
+                tables: vec![("denykeys4s".into(), 3, 65536)],
+            }],
+        });
+        let text = s.render();
+        assert!(
+            text.contains(
+                "NFLOG listener: refused on group 100 since 2026-12-05T10:00:00Z (held by ulogd)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("2000 denied, 3 keys, 0 untracked, 1 scan(s) (largest: 1 destinations, 40 ports), 33 samples, 7 alerts"), "{text}");
+        assert!(
+            text.contains("per-key table denykeys4s: 3 of 65536 keys"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&s).expect("json");
+        assert_eq!(
+            json["denied"]["windows"][0]["largest_scan"],
+            serde_json::json!([1, 40])
+        );
+    }
 }
