@@ -87,7 +87,8 @@ fn policy_r2() -> String {
     )
 }
 
-const WAIT: Duration = Duration::from_secs(15);
+/// Generous: on a loaded 2-core machine a webhook delivery can stall for seconds.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// agent.toml lines after the harness's own: metrics, `[alerts]` with a webhook, a TCP syslog
 /// sink and the file sink (fast retries), plus `extra` inside `[alerts]`.
