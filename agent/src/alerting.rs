@@ -27,8 +27,8 @@ use zonegate_alerts::model::{
     RestoresCapped, Writer as AlertWriter,
 };
 use zonegate_alerts::{
-    parse_nft_counters, AlertContext, AlertKind, AlertPipeline, AlertsConfig, Counters,
-    DeniedFlowMonitor, StagedChange,
+    parse_nft_counters, parse_nft_key_set, parse_nft_untracked, AlertContext, AlertKind,
+    AlertPipeline, AlertsConfig, Counters, DeniedFlowMonitor, KeyCounts, StagedChange,
 };
 use zonegate_policy::Metadata;
 
@@ -296,6 +296,8 @@ pub struct Alerting {
     seen_sha: Option<String>,
     /// Windows closed with the ruleset's counters.
     pub windows: u64,
+    /// The per-key tables of the ruleset in force (from its metadata).
+    key_sets: Vec<String>,
     _lock: Flock<File>,
 }
 
@@ -399,6 +401,7 @@ impl Alerting {
             seen_writes: 0,
             seen_sha: None,
             windows: 0,
+            key_sets: Vec::new(),
             _lock: lock,
         })
     }
@@ -440,6 +443,7 @@ impl Alerting {
         else {
             return SyncNeed::Nothing;
         };
+        self.key_sets = meta.key_sets.clone();
         match &self.denied {
             Some(d) => {
                 // A new table counts from zero; its codes and zones apply from now.
@@ -471,12 +475,36 @@ impl Alerting {
         }
     }
 
-    /// Closes the denied-flow window with the exact counts.
-    pub fn reconcile(&mut self, counters: &Counters) {
+    /// Closes the denied-flow window with the exact counts (and the per-key tables, when the
+    /// ruleset has them and they could be read).
+    pub fn reconcile(&mut self, counters: &Counters, keys: Option<&KeyCounts>) {
         if let Some(d) = &self.denied {
-            d.reconcile(counters);
+            match keys {
+                Some(k) => d.reconcile_with_keys(counters, k),
+                None => d.reconcile(counters),
+            }
             self.windows += 1;
         }
+    }
+
+    /// Per-key values already counted elsewhere (a restart that kept the table).
+    pub fn set_key_baseline(&self, keys: &KeyCounts) {
+        if let Some(d) = &self.denied {
+            d.set_key_baseline(keys);
+        }
+    }
+
+    /// The per-key tables of the ruleset in force.
+    pub fn key_sets(&self) -> &[String] {
+        &self.key_sets
+    }
+
+    /// The denied-flow monitor's listener state and last windows, for the status.
+    pub fn denied_status(&self) -> Option<crate::status::DeniedStatus> {
+        self.denied.as_ref().map(|d| crate::status::DeniedStatus {
+            listener: d.listener(),
+            windows: d.recent_windows(),
+        })
     }
 
     /// Stops the monitor, gives the sinks `deliver` to send what is queued, flushes and stops
@@ -499,6 +527,27 @@ pub enum SyncNeed {
     CounterBaseline,
     /// Start the monitor with this metadata, then set the counter baseline.
     StartMonitor(Box<Metadata>),
+}
+
+/// The per-key tables and untracked counters, from the listings of each table (`(name,
+/// json)`) and the `nft -j list counters` output. A table that cannot be parsed is left out
+/// (and said in the log); the others still count.
+pub fn key_counts_from(sets: &[(String, String)], counters_json: &str) -> KeyCounts {
+    let mut kc = KeyCounts::default();
+    for (name, json) in sets {
+        match parse_nft_key_set(json, zonegate_policy::names::TABLE, name, &mut kc) {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::warn!(set = %name, skipped = n, "Elements of a per-key table were not understood.")
+            }
+            Err(e) => tracing::warn!(set = %name, error = %e, "Cannot read a per-key table."),
+        }
+    }
+    match parse_nft_untracked(counters_json, zonegate_policy::names::TABLE) {
+        Ok(u) => kc.untracked = u,
+        Err(e) => tracing::warn!(error = %e, "Cannot read the untracked counters."),
+    }
+    kc
 }
 
 /// The ruleset's named counters, from an `nft -j list counters` output.

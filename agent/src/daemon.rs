@@ -15,7 +15,7 @@
 //! ruleset in place.
 
 use crate::agent::{Agent, Current, Loaded, PolicyOutcome, Restore};
-use crate::alerting::{counters_from, Alerting, SyncNeed};
+use crate::alerting::{counters_from, key_counts_from, Alerting, SyncNeed};
 use crate::apply::{AnyWatch, NoWatch};
 use crate::backend::nft::NftBackend;
 use crate::backend::{Backend, Kernel, ReadOnly};
@@ -467,6 +467,7 @@ impl Daemon {
         s.apply_ms_total = a.stats.apply_ms_total;
         s.conntrack_removed = a.stats.conntrack_removed;
         s.denied_windows = self.alerting.as_ref().map_or(0, |al| al.windows);
+        s.denied = self.alerting.as_ref().and_then(Alerting::denied_status);
         s.bypass_findings = self.inventory.lines();
         s.uptime_s = a.started.elapsed().as_secs();
         s.staged_change = self.staged.clone();
@@ -519,28 +520,64 @@ impl Daemon {
             },
         };
         if need_baseline {
-            if let Some(c) = self.read_counters().await {
+            if let Some((c, keys)) = self.read_counts().await {
                 if let Some(al) = &self.alerting {
                     al.set_counter_baseline(&c);
+                    if let Some(k) = &keys {
+                        al.set_key_baseline(k);
+                    }
                 }
             }
         }
     }
 
-    /// Our table's named counters (exact denied-packet counts), read with our own backend.
-    async fn read_counters(&self) -> Option<zonegate_alerts::Counters> {
-        match self.agent.kernel.list_counters().await {
-            Ok(Some(json)) => match counters_from(&json) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    warn!(error = %e, "Cannot read the ruleset's counters.");
-                    None
-                }
-            },
-            Ok(None) => None,
+    /// The counters and, when the ruleset has them, the per-key tables (read right after the
+    /// counters; parsed off the runtime's thread, since a full table is 65,536 elements).
+    async fn read_counts(
+        &self,
+    ) -> Option<(
+        zonegate_alerts::Counters,
+        Option<zonegate_alerts::KeyCounts>,
+    )> {
+        let json = match self.agent.kernel.list_counters().await {
+            Ok(Some(json)) => json,
+            Ok(None) => return None,
             Err(e) => {
                 warn!(error = %e, "Cannot read the ruleset's counters.");
-                None
+                return None;
+            }
+        };
+        let counters = match counters_from(&json) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!(error = %e, "Cannot read the ruleset's counters.");
+                return None;
+            }
+        };
+        let names: Vec<String> = self
+            .alerting
+            .as_ref()
+            .map(|al| al.key_sets().to_vec())
+            .unwrap_or_default();
+        if names.is_empty() {
+            return Some((counters, None));
+        }
+        let mut sets = Vec::new();
+        for name in names {
+            match self.agent.kernel.list_key_set(&name).await {
+                Ok(Some(j)) => sets.push((name, j)),
+                Ok(None) => {}
+                Err(e) => {
+                    warn!(set = %name, error = %e, "Cannot read a per-key table; this window's counts are per zone pair only.");
+                    return Some((counters, None));
+                }
+            }
+        }
+        match tokio::task::spawn_blocking(move || key_counts_from(&sets, &json)).await {
+            Ok(k) => Some((counters, Some(k))),
+            Err(e) => {
+                warn!(error = %e, "Cannot parse the per-key tables.");
+                Some((counters, None))
             }
         }
     }
@@ -551,9 +588,9 @@ impl Daemon {
         if !self.alerting.as_ref().is_some_and(Alerting::denied_running) {
             return;
         }
-        if let Some(c) = self.read_counters().await {
+        if let Some((c, keys)) = self.read_counts().await {
             if let Some(al) = self.alerting.as_mut() {
-                al.reconcile(&c);
+                al.reconcile(&c, keys.as_ref());
             }
         }
     }
@@ -834,12 +871,19 @@ impl Daemon {
         };
         let drift = observed.map(|o| diff(self.baseline(), o.as_ref()));
         match drift {
-            Some(d) if !d.is_empty() && explained_by(&d, &notices) => self.report_drift(
-                d.summary(),
-                d.lines(),
-                d.diff_text(),
-                cause.unwrap_or(PERIODIC),
-            ),
+            Some(d) if !d.is_empty() && explained_by(&d, &notices) => {
+                // The notices' own account follows the listing's, so the alert reads the same
+                // whoever won the race between the listing and the repair.
+                let mut text = d.diff_text();
+                if !from_notices.is_empty() {
+                    text.push_str("The kernel's change notices for table inet zonegate said:\n");
+                    for l in &from_notices {
+                        text.push_str(l);
+                        text.push('\n');
+                    }
+                }
+                self.report_drift(d.summary(), d.lines(), text, cause.unwrap_or(PERIODIC))
+            }
             _ => {
                 let mut diff = String::from(
                     "No listing shows this write on its own (the table was listed while or after \

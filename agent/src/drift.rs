@@ -296,7 +296,7 @@ pub fn notice_lines(txns: &[Pending], baseline: Option<&TableState>) -> Vec<Stri
             if deleted && consequence {
                 continue;
             }
-            if let Some(line) = notice_line(n, baseline) {
+            for line in notice_detail_lines(n, baseline) {
                 if !out.contains(&line) {
                     out.push(line);
                 }
@@ -316,6 +316,72 @@ fn counted(n: &Notice, what: &str) -> String {
     } else {
         format!(" ({} {what})", n.count)
     }
+}
+
+/// The field types of a set in the baseline (`["ipv4_addr"]`, or one per concatenated field).
+fn set_types(baseline: Option<&TableState>, set: &str) -> Vec<String> {
+    match baseline
+        .and_then(|b| b.sets.get(set))
+        .and_then(|s| s.attrs.get("type"))
+    {
+        Some(Value::String(t)) => vec![t.clone()],
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A notice's lines: what was written, from the notices' own payload where it carries it (the
+/// rules' expressions, the elements' keys), else the one summary line.
+fn notice_detail_lines(n: &Notice, baseline: Option<&TableState>) -> Vec<String> {
+    let o = &n.object;
+    let verb = match n.kind {
+        NoticeKind::RuleAdded => Some("added"),
+        NoticeKind::RuleRemoved => Some("removed"),
+        _ => None,
+    };
+    if let (Some(verb), false) = (verb, n.rules.is_empty()) {
+        let mut out: Vec<String> = n
+            .rules
+            .iter()
+            .map(|(h, r)| match h {
+                Some(h) => format!("chain {o}: rule {verb} (handle {h}): {r}"),
+                None => format!("chain {o}: rule {verb}: {r}"),
+            })
+            .collect();
+        let more = (n.count as usize).saturating_sub(n.rules.len());
+        if more > 0 {
+            out.push(format!("chain {o}: ... and {more} more rule(s) {verb}"));
+        }
+        return out;
+    }
+    let verb = match n.kind {
+        NoticeKind::ElementsAdded => Some("added"),
+        NoticeKind::ElementsRemoved => Some("removed"),
+        _ => None,
+    };
+    if let (Some(verb), false) = (verb, n.elements.is_empty()) {
+        let types = set_types(baseline, o);
+        let shown: Vec<String> = n
+            .elements
+            .iter()
+            .map(|e| crate::netlink::expr::show_elem(e, &types))
+            .collect();
+        let more = (n.count as usize).saturating_sub(n.elements.len());
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        return vec![format!(
+            "set {o}: element{} {verb}: {}{tail}",
+            if n.count == 1 { "" } else { "s" },
+            shown.join(", ")
+        )];
+    }
+    notice_line(n, baseline).into_iter().collect()
 }
 
 fn notice_line(n: &Notice, baseline: Option<&TableState>) -> Option<String> {
@@ -818,7 +884,38 @@ mod tests {
             count,
             handle: None,
             policy: None,
+            rules: Vec::new(),
+            elements: Vec::new(),
         }
+    }
+
+    #[test]
+    fn notices_that_carry_the_rule_and_elements_show_them() {
+        let mut rule = notice(NoticeKind::RuleAdded, "forward", 2);
+        rule.rules = vec![
+            (Some(41), "ip saddr 10.10.0.5 accept".into()),
+            (Some(42), "tcp dport 22 accept".into()),
+        ];
+        let mut elems = notice(NoticeKind::ElementsAdded, "src4", 3);
+        elems.elements = vec![crate::netlink::expr::ElemKey {
+            key: vec![10, 20, 0, 9],
+            key_end: None,
+            interval_end: false,
+            verdict: None,
+            data: None,
+        }];
+        let txn = Pending {
+            notices: vec![rule, elems],
+            more: 0,
+        };
+        assert_eq!(
+            notice_lines(&[txn], Some(&base())),
+            vec![
+                "chain forward: rule added (handle 41): ip saddr 10.10.0.5 accept",
+                "chain forward: rule added (handle 42): tcp dport 22 accept",
+                "set src4: elements added: 10.20.0.9 and 2 more",
+            ]
+        );
     }
 
     #[test]

@@ -44,6 +44,10 @@ pub struct Status {
     /// Denied-flow windows closed with the ruleset's exact counters.
     #[serde(default)]
     pub denied_windows: u64,
+    /// The NFLOG listener and the figures of the last denied-flow windows; None when the
+    /// denied-flow monitor does not run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied: Option<DeniedStatus>,
     pub conntrack_removed: u64,
     pub bypass_findings: Vec<String>,
     pub uptime_s: u64,
@@ -52,6 +56,57 @@ pub struct Status {
     /// The policy file differs from the applied policy: a saved change not yet applied.
     #[serde(default)]
     pub staged_change: Option<crate::change_control::Staged>,
+}
+
+/// The denied-flow monitor in the status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeniedStatus {
+    pub listener: zonegate_alerts::ListenerState,
+    /// The last closed windows, oldest first.
+    pub windows: Vec<zonegate_alerts::WindowFigures>,
+}
+
+impl DeniedStatus {
+    fn render(&self, o: &mut String) {
+        let l = &self.listener;
+        o.push_str(&format!(
+            "NFLOG listener: {} on group {} since {}{}\n",
+            l.state,
+            l.group,
+            l.since,
+            l.error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        ));
+        if self.windows.is_empty() {
+            o.push_str("Denied-flow windows: none closed yet\n");
+            return;
+        }
+        o.push_str("Denied-flow windows (closed at: denied packets, keys, untracked, scans, samples, alerts):\n");
+        let n = |v: Option<u64>| v.map_or_else(|| "-".to_string(), |v| v.to_string());
+        for w in &self.windows {
+            o.push_str(&format!(
+                "  {} ({} s): {} denied, {} keys, {} untracked, {} scan(s){}, {} samples, {} alerts\n",
+                w.closed_at,
+                w.window_secs,
+                n(w.denied_packets),
+                n(w.denied_keys),
+                n(w.untracked_packets),
+                w.scans,
+                w.largest_scan
+                    .map(|(d, p)| format!(" (largest: {d} destinations, {p} ports)"))
+                    .unwrap_or_default(),
+                w.samples,
+                w.alerts
+            ));
+        }
+        if let Some(last) = self.windows.last() {
+            for (t, keys, size) in &last.tables {
+                o.push_str(&format!("  per-key table {t}: {keys} of {size} keys\n"));
+            }
+        }
+    }
 }
 
 impl Status {
@@ -106,6 +161,9 @@ impl Status {
                 o.push_str(&format!("  {f}\n"));
             }
         }
+        if let Some(d) = &self.denied {
+            d.render(&mut o);
+        }
         if let Some(s) = &self.staged_change {
             o.push_str(&format!(
                 "Staged change: the policy file differs from the applied policy since {} (file sha256 {}); see it with `zonegate-agent plan`, apply it with `zonegate-agent apply`\n",
@@ -136,5 +194,51 @@ mod tests {
         assert!(s
             .render()
             .contains("Approved by: SHA256:abc ciso@city.example (signature verified)"));
+    }
+
+    #[test]
+    fn the_denied_monitor_shows_its_listener_and_last_windows() {
+        let mut s = Status::default();
+        assert!(
+            !s.render().contains("NFLOG listener"),
+            "no monitor, no lines"
+        );
+        s.denied = Some(DeniedStatus {
+            listener: zonegate_alerts::ListenerState {
+                state: "refused".into(),
+                group: 100,
+                error: Some("held by ulogd".into()),
+                since: "2026-12-05T10:00:00Z".into(),
+            },
+            windows: vec![zonegate_alerts::WindowFigures {
+                closed_at: "2026-12-05T19:00:00+09:00".into(),
+                window_secs: 60,
+                denied_packets: Some(2000),
+                denied_keys: Some(3),
+                untracked_packets: Some(0),
+                scans: 1,
+                largest_scan: Some((1, 40)),
+                samples: 33,
+                alerts: 7,
+                tables: vec![("denykeys4s".into(), 3, 65536)],
+            }],
+        });
+        let text = s.render();
+        assert!(
+            text.contains(
+                "NFLOG listener: refused on group 100 since 2026-12-05T10:00:00Z (held by ulogd)"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("2000 denied, 3 keys, 0 untracked, 1 scan(s) (largest: 1 destinations, 40 ports), 33 samples, 7 alerts"), "{text}");
+        assert!(
+            text.contains("per-key table denykeys4s: 3 of 65536 keys"),
+            "{text}"
+        );
+        let json = serde_json::to_value(&s).expect("json");
+        assert_eq!(
+            json["denied"]["windows"][0]["largest_scan"],
+            serde_json::json!([1, 40])
+        );
     }
 }

@@ -44,6 +44,27 @@ pub(crate) struct Metrics {
     pub nflog_payload_bytes_discarded: AtomicU64,
     pub denied_packets: Mutex<BTreeMap<PairReason, u64>>,
     pub denied_samples: Mutex<BTreeMap<PairReason, u64>>,
+    pub windows: Mutex<WindowMetrics>,
+    /// The NFLOG listener's state ("bound", "refused", ...).
+    pub nflog_state: Mutex<String>,
+}
+
+/// The denied-flow windows: the last one's figures and running totals.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WindowMetrics {
+    pub last: crate::nflog::aggregate::WindowFigures,
+    pub closed: u64,
+    pub scans: u64,
+    pub untracked_packets: u64,
+}
+
+/// Adds a closed window to the metrics.
+pub(crate) fn record_window(m: &Mutex<WindowMetrics>, f: &crate::nflog::aggregate::WindowFigures) {
+    let mut w = m.lock().unwrap_or_else(PoisonError::into_inner);
+    w.closed += 1;
+    w.scans += f.scans;
+    w.untracked_packets += f.untracked_packets.unwrap_or(0);
+    w.last = f.clone();
 }
 
 pub(crate) fn add_to<K: Ord + Clone>(map: &Mutex<BTreeMap<K, u64>>, key: &K, n: u64) {
@@ -101,6 +122,10 @@ pub struct MetricsSnapshot {
     pub denied_packets: BTreeMap<PairReason, u64>,
     /// NFLOG samples per (from zone, to zone, reason).
     pub denied_samples: BTreeMap<PairReason, u64>,
+    /// The denied-flow windows.
+    pub windows: WindowMetrics,
+    /// The NFLOG listener's state.
+    pub nflog_state: String,
 }
 
 impl Metrics {
@@ -148,6 +173,16 @@ impl Metrics {
                 .load(Ordering::Relaxed),
             denied_packets: lock(&self.denied_packets),
             denied_samples: lock(&self.denied_samples),
+            windows: self
+                .windows
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            nflog_state: self
+                .nflog_state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         }
     }
 }
@@ -180,6 +215,85 @@ impl Out {
             self.0.push('}');
         }
         let _ = writeln!(self.0, " {value}");
+    }
+}
+
+fn render_windows(o: &mut Out, w: &WindowMetrics) {
+    let last = &w.last;
+    let gauges: [(&str, &str, Option<u64>); 6] = [
+        (
+            "zonegate_denied_window_packets",
+            "Denied packets in the last closed window (exact, from the ruleset's counters).",
+            last.denied_packets,
+        ),
+        (
+            "zonegate_denied_window_keys",
+            "Distinct keys (code, source, destination, protocol, port) denied in the last window, from the per-key tables.",
+            last.denied_keys,
+        ),
+        (
+            "zonegate_denied_window_untracked_packets",
+            "Denied packets of the last window that no per-key table could count (table full, or no transport header).",
+            last.untracked_packets,
+        ),
+        (
+            "zonegate_denied_window_scans",
+            "Scan summaries of the last window.",
+            Some(last.scans),
+        ),
+        (
+            "zonegate_denied_window_samples",
+            "NFLOG samples of the last window.",
+            Some(last.samples),
+        ),
+        (
+            "zonegate_denied_window_seconds",
+            "Length of the last window.",
+            Some(last.window_secs),
+        ),
+    ];
+    for (name, help, v) in gauges {
+        o.family(name, "gauge", help);
+        if let Some(v) = v {
+            o.sample(name, &[], v);
+        }
+    }
+    let counters: [(&str, &str, u64); 3] = [
+        (
+            "zonegate_denied_windows_closed_total",
+            "Denied-flow windows closed by the monitor.",
+            w.closed,
+        ),
+        (
+            "zonegate_denied_scans_total",
+            "Scan summaries since the agent started.",
+            w.scans,
+        ),
+        (
+            "zonegate_denied_untracked_packets_total",
+            "Denied packets no per-key table could count (table full, or no transport header).",
+            w.untracked_packets,
+        ),
+    ];
+    for (name, help, v) in counters {
+        o.family(name, "counter", help);
+        o.sample(name, &[], v);
+    }
+    o.family(
+        "zonegate_denied_key_table_keys",
+        "gauge",
+        "Keys in each per-key table when last read.",
+    );
+    for (t, keys, _) in &last.tables {
+        o.sample("zonegate_denied_key_table_keys", &[("table", t)], *keys);
+    }
+    o.family(
+        "zonegate_denied_key_table_size",
+        "gauge",
+        "Room in each per-key table.",
+    );
+    for (t, _, size) in &last.tables {
+        o.sample("zonegate_denied_key_table_size", &[("table", t)], *size);
     }
 }
 
@@ -298,6 +412,15 @@ pub fn render(m: &MetricsSnapshot) -> String {
         "1 while the agent holds the policy's NFLOG group.",
     );
     o.sample("zonegate_nflog_bound", &[], u64::from(m.nflog_bound));
+    o.family(
+        "zonegate_nflog_listener",
+        "gauge",
+        "1 for the NFLOG listener's current state (starting, bound, refused, rebinding, stopped).",
+    );
+    if !m.nflog_state.is_empty() {
+        o.sample("zonegate_nflog_listener", &[("state", &m.nflog_state)], 1);
+    }
+    render_windows(&mut o, &m.windows);
     let nflog: [(&str, &str, u64); 5] = [
         (
             "zonegate_nflog_samples_total",

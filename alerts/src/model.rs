@@ -452,6 +452,14 @@ pub struct ScanSummary {
     pub ports: Vec<String>,
     /// NFLOG samples from the source in the window.
     pub samples: u64,
+    /// Exact denied packets from the source in the window (per-key tables); None when the
+    /// window closed without them.
+    #[serde(default)]
+    pub packets: Option<u64>,
+    /// true when the distinct counts come from the per-key tables (every destination and port
+    /// tried, not only the sampled ones).
+    #[serde(default)]
+    pub distinct_exact: bool,
     pub reasons: Vec<String>,
     pub sensitive: bool,
     pub first_seen: String,
@@ -840,6 +848,8 @@ mod tests {
                 destinations: Vec::new(),
                 ports: Vec::new(),
                 samples: 20,
+                packets: None,
+                distinct_exact: false,
                 reasons: reasons.iter().map(|r| r.to_string()).collect(),
                 sensitive,
                 first_seen: String::new(),

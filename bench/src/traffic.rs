@@ -196,6 +196,45 @@ pub fn udp_flood(
         .map(|i| udp_packet(SocketAddr::new(ep.src, first_sport + i), dst, &payload))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TrafficError::Usage(format!("cannot build the flood packet: {e}")))?;
+    send_cycling(ep, packets, budget)
+}
+
+/// Like [`udp_flood`], with the destination port cycling over `first_dport .. first_dport +
+/// dports` (one source port): every datagram of a cycle is a different key (source,
+/// destination, protocol, destination port) of a denied flow.
+pub fn udp_flood_dports(
+    ep: &Endpoints<'_>,
+    first_dport: u16,
+    dports: u16,
+    payload_len: usize,
+    budget: Budget,
+) -> Result<Sent, TrafficError> {
+    if dports == 0 || first_dport.checked_add(dports - 1).is_none() {
+        return Err(TrafficError::Usage(format!(
+            "bad destination port range {first_dport}+{dports}"
+        )));
+    }
+    let payload = vec![0x5a_u8; payload_len];
+    let packets = (0..dports)
+        .map(|i| {
+            udp_packet(
+                SocketAddr::new(ep.src, 20_000),
+                SocketAddr::new(ep.dst, first_dport + i),
+                &payload,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TrafficError::Usage(format!("cannot build the flood packet: {e}")))?;
+    send_cycling(ep, packets, budget)
+}
+
+/// Sends `packets` round and round through a raw socket on the sender's `eth0`, as fast as one
+/// thread can, within `budget`.
+fn send_cycling(
+    ep: &Endpoints<'_>,
+    packets: Vec<Vec<u8>>,
+    budget: Budget,
+) -> Result<Sent, TrafficError> {
     let to = SockAddr::from(SocketAddr::new(ep.dst, 0));
     let run = move || -> Result<Sent, TrafficError> {
         let domain = if ep.dst.is_ipv4() {

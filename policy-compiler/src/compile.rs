@@ -30,6 +30,14 @@ pub enum CompileError {
     UnknownGateway(#[from] crate::model::UnknownGateway),
 }
 
+/// Protocols whose transport header starts with source and destination ports: their key in the
+/// per-key tables holds the destination port; other protocols' keys hold the first two bytes of
+/// their header (ICMP and ICMPv6: type and code).
+const PORT_PROTOCOLS: &str = "{ tcp, udp, dccp, sctp, udplite }";
+/// How long an idle key stays in a per-key table. The agent reads the tables once per window
+/// (60 s by default); a key idle for longer than this is forgotten, and its next packet starts
+/// a new count (which the agent recognises as a restart).
+const KEY_TIMEOUT: &str = "10m";
 const ICMP_ERRORS: &str = "{ destination-unreachable, time-exceeded, parameter-problem }";
 /// Capture for IPv6 packets with extension headers: the IPv6 header, up to 64 bytes of
 /// extension headers and 8 bytes of the transport header. Longer chains lose their ports.
@@ -90,6 +98,8 @@ struct Compiler<'a> {
     zones: Vec<&'a str>,
     codes: BTreeMap<u32, LogCode>,
     counters: Vec<u32>,
+    /// Codes whose deny tail has an untracked-packets counter (`uN`).
+    untracked: Vec<u32>,
     sets: String,
     chains: String,
 }
@@ -102,6 +112,7 @@ impl<'a> Compiler<'a> {
             zones: gw.zones().into_iter().collect(),
             codes: BTreeMap::new(),
             counters: Vec::new(),
+            untracked: Vec::new(),
             sets: String::new(),
             chains: String::new(),
         }
@@ -185,22 +196,46 @@ impl<'a> Compiler<'a> {
         let per_code = format!("limit rate {}/{unit} burst {} packets", log.rate, log.burst);
         let group = log.group;
         let _ = writeln!(out, "\t\tcounter name \"{}\"", counter(code));
+        // Exact per-key counts: the packet's key (code . source . destination . protocol .
+        // destination port, or ICMP type/code for protocols without ports) gets a counter in
+        // the key table of its family and class. A successful update goes straight to the
+        // capture chain; a packet whose key cannot be stored (table full, or no transport
+        // header) falls through to the untracked counter.
+        let class = usize::from(sensitive);
+        let tail = names::chain_deny_tail(code);
+        for (v6, ip) in [(false, "ip"), (true, "ip6")] {
+            let set = names::key_set(v6, class == 1);
+            for (proto, port) in [("", "dport"), ("!= ", "sport")] {
+                let _ = writeln!(
+                    out,
+                    "\t\tmeta l4proto {proto}{PORT_PROTOCOLS} update @{set} {{ {code} . {ip} saddr . {ip} daddr . meta l4proto . th {port} counter }} goto {tail}"
+                );
+            }
+        }
+        self.untracked.push(code);
+        let _ = writeln!(
+            out,
+            "\t\tcounter name \"{}\" goto {tail}",
+            names::untracked_counter(code)
+        );
+        let mut body = String::new();
         // Per capture: the metered sample, the fallback of a full meter, and (for the common
         // captures) the drop at once, so a flood of plain packets runs the fewest rules.
         for (headers, snaplen, drop_here) in CAPTURES {
             let v6 = usize::from(headers.starts_with("ip6"));
             let (ip, meter) = (["ip", "ip6"][v6], &meters[v6]);
             let _ = writeln!(
-                out,
+                body,
                 "\t\t{headers} update @{meter} {{ {ip} saddr {per_source} }} {per_code} log prefix \"{}\" group {group} snaplen {snaplen}\n\t\t{headers} {ip} saddr != @{meter} {per_code} log prefix \"{}\" group {group} snaplen {snaplen}",
                 log_prefix(code),
                 log_prefix(fallbacks[v6])
             );
             if drop_here {
-                let _ = writeln!(out, "\t\t{headers} drop");
+                let _ = writeln!(body, "\t\t{headers} drop");
             }
         }
-        let _ = writeln!(out, "\t\tdrop");
+        let _ = writeln!(body, "\t\tdrop");
+        self.chain(&tail, &format!("log and drop of code {code}"), &body);
     }
 
     /// A per-source log meter. Entries expire after a minute. Sensitive codes get room for
@@ -218,6 +253,17 @@ impl<'a> Compiler<'a> {
             self.sets,
             "\n\tset {name} {{\n\t\ttype {typ}\n\t\tsize {size}\n\t\tflags dynamic,timeout\n\t\ttimeout 1m\n\t}}"
         );
+    }
+
+    /// The per-key count tables of this ruleset (none without a deny tail).
+    fn key_sets(&self) -> Vec<String> {
+        if self.untracked.is_empty() {
+            return Vec::new();
+        }
+        [(false, false), (true, false), (false, true), (true, true)]
+            .into_iter()
+            .map(|(v6, sensitive)| names::key_set(v6, sensitive))
+            .collect()
     }
 
     fn chain(&mut self, name: &str, comment: &str, body: &str) {
@@ -334,6 +380,23 @@ impl<'a> Compiler<'a> {
         );
         for c in &self.counters {
             let _ = writeln!(out, "\tcounter {} {{ }}", counter(*c));
+        }
+        for c in &self.untracked {
+            let _ = writeln!(out, "\tcounter {} {{ }}", names::untracked_counter(*c));
+        }
+        if !self.untracked.is_empty() {
+            for set in self.key_sets() {
+                let typ = if set.starts_with("denykeys6") {
+                    "ipv6_addr . ipv6_addr"
+                } else {
+                    "ipv4_addr . ipv4_addr"
+                };
+                let _ = writeln!(
+                    out,
+                    "\n\tset {set} {{\n\t\ttype mark . {typ} . inet_proto . inet_service\n\t\tsize {}\n\t\tflags dynamic,timeout\n\t\ttimeout {KEY_TIMEOUT}\n\t}}",
+                    self.policy.log.key_table
+                );
+            }
         }
         out.push_str(&self.sets);
         out.push_str(&self.chains);
@@ -986,6 +1049,8 @@ impl<'a> Compiler<'a> {
                 .map(|z| z.to_string())
                 .collect(),
             log_codes: self.codes.clone(),
+            key_sets: self.key_sets(),
+            key_table: self.policy.log.key_table,
             flows,
             intra_marks: if self.policy.intra_zone == IntraZone::Accept {
                 self.zones

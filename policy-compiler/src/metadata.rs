@@ -120,6 +120,14 @@ pub struct Metadata {
     pub interfaces: BTreeMap<String, String>,
     pub sensitive_zones: Vec<String>,
     pub log_codes: BTreeMap<u32, LogCode>,
+    /// The per-key count tables (`denykeys4`, ...): sets whose elements
+    /// `code . saddr . daddr . l4proto . port` carry exact packet counters; the agent reads them
+    /// once per window. Empty for rulesets compiled before they existed.
+    #[serde(default)]
+    pub key_sets: Vec<String>,
+    /// Room in each per-key table.
+    #[serde(default)]
+    pub key_table: u32,
     /// Flow id -> what the kernel knows it by.
     pub flows: BTreeMap<String, FlowMeta>,
     /// Zone -> reserved mark of its intra-zone traffic.

@@ -76,6 +76,20 @@ pub struct LogSettings {
     pub rate: u32,
     pub unit: RateUnit,
     pub burst: u32,
+    /// Room in each per-key count table (keys of denied packets: code, source, destination,
+    /// protocol, port). Left out of the canonical form at its default, so policies that do not
+    /// set it keep their hash.
+    #[serde(skip_serializing_if = "LogSettings::default_key_table")]
+    pub key_table: u32,
+}
+
+impl LogSettings {
+    /// Default room in a per-key count table.
+    pub const DEFAULT_KEY_TABLE: u32 = 65536;
+
+    fn default_key_table(n: &u32) -> bool {
+        *n == Self::DEFAULT_KEY_TABLE
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

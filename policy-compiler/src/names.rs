@@ -105,6 +105,27 @@ pub fn meter(code: u32, v6: bool) -> String {
     format!("meter{}-{code}", if v6 { 6 } else { 4 })
 }
 
+/// The per-key count table of a family and class (sensitive zones have their own, so a flood
+/// elsewhere cannot fill it). Keys: `code . saddr . daddr . l4proto . port`.
+pub fn key_set(v6: bool, sensitive: bool) -> String {
+    format!(
+        "denykeys{}{}",
+        if v6 { 6 } else { 4 },
+        if sensitive { "s" } else { "" }
+    )
+}
+
+/// The chain holding the captures and the drop of a deny tail.
+pub fn chain_deny_tail(code: u32) -> String {
+    format!("deny-{code}")
+}
+
+/// Packets of a deny tail whose key could not be stored in its per-key table (table full, or
+/// no transport header): counted here, so what the per-key counts miss is known exactly.
+pub fn untracked_counter(code: u32) -> String {
+    format!("u{code}")
+}
+
 pub fn chain_spoof(zone: &str) -> String {
     format!("spoof-{zone}")
 }

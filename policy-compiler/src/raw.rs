@@ -49,6 +49,7 @@ pub struct RawLog {
     pub group: Option<S<i64>>,
     pub rate: Option<S<String>>,
     pub burst: Option<S<i64>>,
+    pub key_table: Option<S<i64>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -372,6 +372,7 @@ impl Validator {
             rate: 20,
             unit: RateUnit::Second,
             burst: 50,
+            key_table: LogSettings::DEFAULT_KEY_TABLE,
         };
         if let Some(l) = &p.log {
             let l = l.get_ref();
@@ -408,6 +409,17 @@ impl Validator {
                         b.span().start,
                         t!(E020_LOG_BURST, value = b.get_ref().to_string()),
                         t!(E020_LOG_BURST_HINT),
+                    ),
+                }
+            }
+            if let Some(k) = &l.key_table {
+                match u32::try_from(*k.get_ref()) {
+                    Ok(k) if (16..=1_048_576).contains(&k) => log.key_table = k,
+                    _ => self.error(
+                        "E020",
+                        k.span().start,
+                        t!(E020_KEY_TABLE, value = k.get_ref().to_string()),
+                        t!(E020_KEY_TABLE_HINT),
                     ),
                 }
             }

@@ -148,3 +148,57 @@ fn injection_in_names_is_refused() {
         assert!(c.diagnostics.has_errors(), "{what} accepted");
     }
 }
+
+#[test]
+fn the_per_key_table_size_is_checked_and_compiled() {
+    let with = |line: &str| {
+        EXAMPLE.replace(
+            "log = { group = 100, rate = \"20/second\", burst = 50 }",
+            line,
+        )
+    };
+    // Out of range: an error at the value, saying the range and the default.
+    for bad in ["0", "15", "2000000", "-3"] {
+        let text = with(&format!(
+            "log = {{ group = 100, rate = \"20/second\", burst = 50, key_table = {bad} }}"
+        ));
+        let c = validate("zones.toml", &text, Date::parse("2026-11-25"));
+        let d = c
+            .diagnostics
+            .items
+            .iter()
+            .find(|d| d.message.to_string().contains("key_table"))
+            .unwrap_or_else(|| panic!("no key_table error for {bad}"));
+        assert_eq!(d.code, "E020");
+        assert_eq!(d.line, 22, "{d:?}");
+        assert!(d.message.to_string().contains("16..=1048576"), "{d:?}");
+        assert!(c.policy.is_none());
+    }
+    // In range: the tables get that size; the default leaves the canonical hash unchanged.
+    let base = validate("zones.toml", EXAMPLE, Date::parse("2026-11-25"))
+        .policy
+        .expect("example");
+    let small = validate(
+        "zones.toml",
+        &with("log = { group = 100, rate = \"20/second\", burst = 50, key_table = 64 }"),
+        Date::parse("2026-11-25"),
+    )
+    .policy
+    .expect("valid");
+    let default = validate(
+        "zones.toml",
+        &with("log = { group = 100, rate = \"20/second\", burst = 50, key_table = 65536 }"),
+        Date::parse("2026-11-25"),
+    )
+    .policy
+    .expect("valid");
+    assert_eq!(default.canonical_sha256, base.canonical_sha256);
+    assert_ne!(small.canonical_sha256, base.canonical_sha256);
+    let r = compile(&small, "gw1").expect("gw1");
+    assert!(r.text.contains("set denykeys4s {\n\t\ttype mark . ipv4_addr . ipv4_addr . inet_proto . inet_service\n\t\tsize 64\n"));
+    assert_eq!(r.metadata.key_table, 64);
+    assert_eq!(
+        r.metadata.key_sets,
+        ["denykeys4", "denykeys6", "denykeys4s", "denykeys6s"]
+    );
+}

@@ -640,6 +640,9 @@ enum Field {
     CtStatus,
     CtDirection,
     CtMark,
+    /// A constant in a concatenated key (the ruleset's per-key tables start their keys with
+    /// the log code), typed as a mark.
+    Const(u32),
 }
 
 impl Field {
@@ -648,7 +651,7 @@ impl Field {
             Field::Iifname | Field::Oifname => Ty::Ifname,
             Field::L4proto | Field::IpProtocol | Field::Ip6Nexthdr => Ty::InetProto,
             Field::Nfproto => Ty::NfProto,
-            Field::MetaMark | Field::CtMark => Ty::Mark,
+            Field::MetaMark | Field::CtMark | Field::Const(_) => Ty::Mark,
             Field::MetaLength => Ty::Int32,
             Field::IpHdrlength => Ty::Int8,
             Field::IpSaddr | Field::IpDaddr => Ty::Ipv4,
@@ -695,6 +698,7 @@ impl Field {
             Field::CtStatus => "ct status",
             Field::CtDirection => "ct direction",
             Field::CtMark => "ct mark",
+            Field::Const(_) => "constant",
         }
     }
 }
@@ -1169,6 +1173,9 @@ fn parse_verdict(v: &Json, names: &Names) -> Result<Option<Action>, EvalError> {
 }
 
 fn parse_field(v: &Json) -> Result<Field, EvalError> {
+    if let Some(n) = v.as_u64().and_then(|n| u32::try_from(n).ok()) {
+        return Ok(Field::Const(n));
+    }
     let (kind, body) = single(v).ok_or_else(|| EvalError {
         message: format!("unsupported expression {}", short(v)),
     })?;
@@ -1946,6 +1953,7 @@ impl Run<'_> {
             Field::L4proto => Some(vec![p.l4proto]),
             Field::Nfproto => Some(vec![if v6 { 10 } else { 2 }]),
             Field::MetaMark => Some(p.meta_mark.to_be_bytes().to_vec()),
+            Field::Const(n) => Some(n.to_be_bytes().to_vec()),
             Field::MetaLength => Some(p.length.to_be_bytes().to_vec()),
             // No IPv4 options are modelled: the header is 5 words.
             Field::IpHdrlength => {

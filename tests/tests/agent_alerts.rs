@@ -87,7 +87,8 @@ fn policy_r2() -> String {
     )
 }
 
-const WAIT: Duration = Duration::from_secs(15);
+/// Generous: on a loaded 2-core machine a webhook delivery can stall for seconds.
+const WAIT: Duration = Duration::from_secs(30);
 
 /// agent.toml lines after the harness's own: metrics, `[alerts]` with a webhook, a TCP syslog
 /// sink and the file sink (fast retries), plus `extra` inside `[alerts]`.
@@ -286,14 +287,20 @@ fn a_tamper_and_a_policy_change_reach_every_sink_once_with_their_diffs() {
             by == "netlink-event" || by == "periodic-compare",
             "{sink}: {d}"
         );
+        // The added rule, whoever won the race between the agent's listing and its repair: a
+        // repair-first report always shows the kernel notice's own rule (its expressions
+        // decoded), with the listing's line when the listing saw it; a drift found by a
+        // listing compare shows the listing's line.
         let diff = d["details"]["diff"].as_str().unwrap_or_default();
-        assert!(
-            diff.lines()
-                .any(|l| l.starts_with("+ chain forward rule 1:")
-                    && l.contains(WEB)
-                    && l.contains("accept")),
-            "{sink}: no added rule in the diff:\n{diff}"
-        );
+        let from_notice = |l: &str| {
+            l.starts_with("chain forward: rule added (handle ")
+                && l.ends_with(&format!(": ip saddr {WEB} accept"))
+        };
+        let from_listing = |l: &str| {
+            l.starts_with("+ chain forward rule 1:") && l.contains(WEB) && l.contains("accept")
+        };
+        let shown = diff.lines().any(|l| from_notice(l) || from_listing(l));
+        assert!(shown, "{sink}: no added rule in the diff ({by}):\n{diff}");
         drift_ids.insert(d["id"].as_str().unwrap_or_default().to_string());
         let restored = of_type(&alerts, "drift-restored");
         assert_eq!(restored.len(), 1, "{sink}");
@@ -489,15 +496,11 @@ fn denied_attempts_are_counted_exactly_scans_summarised_and_no_payload_is_kept()
     let w1 = next_window(&gw, w0);
     // Window 2 (starts now): 1,000 repeats of the same attempt.
     send_udp(gw.lab.host(0), MN, WEB, 5353, 1000);
-    // Window 1's alerts: the scan summary, then the pair totals.
-    let lgwan_pair = |a: &Value| {
-        a["type"] == "denied-flow"
-            && a["details"]["from_zone"] == "lgwan"
-            && a["details"]["src"].is_null()
-    };
+    // Window 1's alerts: the scan summary, with the scan's exact packet count and distinct
+    // ports from the ruleset's per-key table (no pair roll-up: every packet has its key).
     let after_w1 = wait(WAIT, || {
         let a = hook.all();
-        a.iter().any(lgwan_pair).then_some(a)
+        (!of_type(&a, "scan-summary").is_empty()).then_some(a)
     })
     .unwrap_or_else(|| panic!("window 1 not summarised:\n{}", types(&hook.all())));
     assert_eq!(
@@ -512,15 +515,10 @@ fn denied_attempts_are_counted_exactly_scans_summarised_and_no_payload_is_kept()
     assert_eq!(s["src"], LG);
     assert_eq!(s["from_zone"], "lgwan");
     assert_eq!(s["to_zones"][0], "internet");
-    assert!(s["distinct_ports"].as_u64().unwrap_or(0) >= 16, "{s}");
+    assert_eq!(s["distinct_ports"], 40, "{s}");
+    assert_eq!(s["packets"], 40, "{s}");
+    assert_eq!(s["distinct_exact"], true, "{s}");
     assert_eq!(scans[0]["severity"], "medium");
-    // The scan's exact packet count comes with the pair's summary.
-    let pair = after_w1
-        .iter()
-        .find(|a| lgwan_pair(a))
-        .expect("pair summary");
-    assert_eq!(pair["details"]["count"], 40, "{pair}");
-    assert_eq!(pair["details"]["count_exact"], true);
 
     // After window 2: one summary with the exact count.
     next_window(&gw, w1);
@@ -639,8 +637,11 @@ fn collectors_down_then_failing_lose_nothing_across_a_sigkill_and_restart() {
     assert!(hook.requests.load(std::sync::atomic::Ordering::SeqCst) >= all_in.len() + 3);
     let m = wait(WAIT, || {
         let m = metrics(&gw);
+        // All three at one scrape: a heartbeat emitted between the sinks' pending counts and
+        // the queue depth is delivered a moment later.
         (sample(&m, "zonegate_alerts_pending", &[("sink", "soc-hook")]) == Some(0.0)
-            && sample(&m, "zonegate_alerts_pending", &[("sink", "siem")]) == Some(0.0))
+            && sample(&m, "zonegate_alerts_pending", &[("sink", "siem")]) == Some(0.0)
+            && sample(&m, "zonegate_alerts_queue_depth", &[]) == Some(0.0))
         .then_some(m)
     })
     .unwrap_or_else(|| panic!("still pending:\n{}", metrics(&gw)));

@@ -156,6 +156,11 @@ impl Backend for FakeBackend {
             .map(|(_, v)| v.clone()))
     }
 
+    /// The fake kernel keeps no per-key tables: the set is missing.
+    async fn list_key_set(&self, _name: &str) -> Result<Option<String>, BackendError> {
+        Ok(None)
+    }
+
     async fn list_counters(&self) -> Result<Option<String>, BackendError> {
         let k = self.kernel();
         if k.table.is_none() {

@@ -64,6 +64,9 @@ pub trait Backend {
     /// `nft -j list counters table inet zonegate`, as nft printed it (the listings above are
     /// stateless, `-s`, so counter values come from here only); None when the table is missing.
     async fn list_counters(&self) -> Result<Option<String>, BackendError>;
+    /// `nft -j list set inet zonegate NAME` (a per-key table, with its elements' counters), as
+    /// nft printed it; None when the table or the set is missing.
+    async fn list_key_set(&self, name: &str) -> Result<Option<String>, BackendError>;
     /// Successful loads through this backend so far. Every load replaces our table, which
     /// restarts its counters at zero: the alerts' counter baseline must follow.
     fn writes(&self) -> u64;
@@ -93,6 +96,9 @@ impl<B: Backend> Backend for ReadOnly<B> {
     }
     async fn list_counters(&self) -> Result<Option<String>, BackendError> {
         self.inner.list_counters().await
+    }
+    async fn list_key_set(&self, name: &str) -> Result<Option<String>, BackendError> {
+        self.inner.list_key_set(name).await
     }
     fn writes(&self) -> u64 {
         0
@@ -150,6 +156,12 @@ impl<B: Backend> Backend for Kernel<B> {
         match self {
             Kernel::Write(b) => b.list_counters().await,
             Kernel::Read(b) => b.list_counters().await,
+        }
+    }
+    async fn list_key_set(&self, name: &str) -> Result<Option<String>, BackendError> {
+        match self {
+            Kernel::Write(b) => b.list_key_set(name).await,
+            Kernel::Read(b) => b.list_key_set(name).await,
         }
     }
     fn writes(&self) -> u64 {

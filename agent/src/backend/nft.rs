@@ -196,6 +196,21 @@ impl Backend for NftBackend {
         }
     }
 
+    async fn list_key_set(&self, name: &str) -> Result<Option<String>, BackendError> {
+        match self
+            .run(&["-j", "list", "set", FAMILY, TABLE, name], None)
+            .await
+        {
+            Ok(run) => Ok(Some(String::from_utf8_lossy(&run.stdout).into_owned())),
+            Err(BackendError::Failed { stderr, .. })
+                if stderr.contains("No such file or directory") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     fn writes(&self) -> u64 {
         self.writes.load(Ordering::Relaxed)
     }

@@ -5,6 +5,7 @@
 //! (a malformed message is skipped, never a panic).
 
 pub mod conntrack;
+pub mod expr;
 pub mod link;
 pub mod nftables;
 pub mod notices;

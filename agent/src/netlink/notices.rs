@@ -8,6 +8,7 @@
 //! The readable diff still comes from a listing started just before the repair; when the
 //! repair wins that race (or the write changed nothing), these notices are the evidence.
 
+use super::expr::{self, ElemKey};
 use super::{attr, attrs, be32, string};
 
 const NFT_MSG_NEWTABLE: u16 = 0;
@@ -44,6 +45,10 @@ const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFGENMSG_LEN: usize = 4;
 /// Distinct notices kept per transaction; the rest only count.
 const MAX_NOTICES: usize = 32;
+/// Rules rendered per notice (the rest only count).
+const MAX_RULES: usize = 8;
+/// Elements kept per notice (the rest only count).
+const MAX_ELEMENTS: usize = 16;
 
 /// One kind of change to one object of our table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -76,6 +81,10 @@ pub struct Notice {
     pub handle: Option<u64>,
     /// Base-chain policy carried by a chain notice: 0 drop, 1 accept.
     pub policy: Option<u32>,
+    /// Rules added or removed, rendered from the notices' expressions: (handle, rule).
+    pub rules: Vec<(Option<u64>, String)>,
+    /// Elements added or removed, from the notices' payload (shown with the set's type later).
+    pub elements: Vec<ElemKey>,
 }
 
 /// The notices of the transaction in progress (until its NEWGEN).
@@ -139,6 +148,16 @@ impl Pending {
             NoticeKind::ChainDeclared => attr(attrs_buf, NFTA_CHAIN_POLICY).and_then(be32),
             _ => None,
         };
+        let rule = match kind {
+            NoticeKind::RuleAdded | NoticeKind::RuleRemoved => expr::render_rule(attrs_buf),
+            _ => None,
+        };
+        let elems = match kind {
+            NoticeKind::ElementsAdded | NoticeKind::ElementsRemoved => {
+                expr::elements(attrs_buf, MAX_ELEMENTS)
+            }
+            _ => Vec::new(),
+        };
         if let Some(n) = self
             .notices
             .iter_mut()
@@ -146,6 +165,13 @@ impl Pending {
         {
             n.count = n.count.saturating_add(count);
             n.policy = policy.or(n.policy);
+            if let Some(r) = rule {
+                if n.rules.len() < MAX_RULES {
+                    n.rules.push((handle, r));
+                }
+            }
+            let room = MAX_ELEMENTS.saturating_sub(n.elements.len());
+            n.elements.extend(elems.into_iter().take(room));
             return;
         }
         if self.notices.len() >= MAX_NOTICES {
@@ -158,6 +184,8 @@ impl Pending {
             count,
             handle,
             policy,
+            rules: rule.map(|r| vec![(handle, r)]).unwrap_or_default(),
+            elements: elems,
         });
     }
 }

@@ -24,12 +24,13 @@
 //!   that without any raises one `restored`.
 
 use super::counters::Counters;
+use super::keys::{KeyCounts, KeyId, TableFill};
 use super::parse::{protocol_name, Family, Headers};
 use crate::config::DeniedFlowConfig;
 use crate::model::{AlertKind, FlowEvent, FlowPhase, MonitoringDegraded, ScanSummary};
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::net::IpAddr;
 use std::time::Instant;
 use zonegate_policy::metadata::{LogCode, Reason};
@@ -92,6 +93,10 @@ struct ScanState {
     codes: BTreeMap<u32, u64>,
     first_seen: Option<Timestamp>,
     last_seen: Option<Timestamp>,
+    /// Exact packets, from the per-key tables.
+    packets: Option<u64>,
+    /// The distinct counts come from per-key tables that missed none of the source's packets.
+    distinct_exact: bool,
 }
 
 #[derive(Debug)]
@@ -228,7 +233,38 @@ pub struct WindowReport {
     pub alerts: Vec<AlertKind>,
     /// Exact denied packets per (from, to, reason) in the window, from the counters.
     pub denied: Vec<((String, String, String), u64)>,
+    /// The window's figures (also kept in [`Aggregator::recent_windows`]).
+    pub figures: WindowFigures,
 }
+
+/// What one closed window saw, for `zonegate-agent status` and the metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WindowFigures {
+    /// When the window closed (RFC 3339).
+    pub closed_at: String,
+    pub window_secs: u64,
+    /// Exact denied packets (the ruleset's counters); None when the window closed without them.
+    pub denied_packets: Option<u64>,
+    /// Distinct keys (code, source, destination, protocol, port) that denied packets in the
+    /// window, from the per-key tables; None without them.
+    pub denied_keys: Option<u64>,
+    /// Packets whose key could not be stored in a per-key table (table full, or no transport
+    /// header): not in any per-key count, but in `denied_packets`.
+    pub untracked_packets: Option<u64>,
+    /// Sources reported as scanners (one `scan-summary` each).
+    pub scans: u64,
+    /// The largest scan: distinct destinations and ports of one source.
+    pub largest_scan: Option<(u64, u64)>,
+    /// NFLOG samples received.
+    pub samples: u64,
+    /// Alerts the window produced.
+    pub alerts: u64,
+    /// Fill of each per-key table when read.
+    pub tables: Vec<(String, u64, u64)>,
+}
+
+/// Closed windows kept for the status.
+const RECENT_WINDOWS: usize = 5;
 
 /// The aggregation state. See the module documentation.
 #[derive(Debug)]
@@ -251,6 +287,14 @@ pub struct Aggregator {
     meters_full: BTreeMap<String, FullMeter>,
     /// Meters reported full for the previous window (a window without them is a `restored`).
     meters_degraded: BTreeMap<String, MeterDenial>,
+    /// Per-key table values at the last read (absolute, as the kernel counts).
+    last_keys: HashMap<KeyId, u64>,
+    /// Untracked counters (`uN`) at the last read.
+    last_untracked: BTreeMap<u32, u64>,
+    /// A per-key table could not hold every key in the previous window.
+    keys_degraded: bool,
+    samples_in_window: u64,
+    recent: VecDeque<WindowFigures>,
 }
 
 fn label(s: &Option<String>) -> String {
@@ -278,6 +322,11 @@ impl Aggregator {
             base: BTreeMap::new(),
             meters_full: BTreeMap::new(),
             meters_degraded: BTreeMap::new(),
+            last_keys: HashMap::new(),
+            last_untracked: BTreeMap::new(),
+            keys_degraded: false,
+            samples_in_window: 0,
+            recent: VecDeque::new(),
         };
         a.set_metadata(metadata);
         a
@@ -291,6 +340,20 @@ impl Aggregator {
         self.interfaces = metadata.interfaces.clone();
         self.sensitive = metadata.sensitive_zones.iter().cloned().collect();
         self.last_counters.clear();
+        self.last_keys.clear();
+        self.last_untracked.clear();
+    }
+
+    /// Per-key values already reported elsewhere (the agent restarted without replacing the
+    /// ruleset): the next window counts from them.
+    pub fn set_key_baseline(&mut self, keys: &KeyCounts) {
+        self.last_keys = keys.keys.clone();
+        self.last_untracked = keys.untracked.clone();
+    }
+
+    /// The figures of the last closed windows, oldest first.
+    pub fn recent_windows(&self) -> Vec<WindowFigures> {
+        self.recent.iter().cloned().collect()
     }
 
     /// Every (from, to, reason) the ruleset's counters can report, so the metrics show each pair
@@ -361,6 +424,7 @@ impl Aggregator {
         let Some(logged) = self.codes.get(&pkt.code) else {
             return Observation::default();
         };
+        self.samples_in_window += 1;
         if let Some(meter) = &logged.meter_full {
             let denial = MeterDenial::of(logged);
             self.meters_full
@@ -574,7 +638,198 @@ impl Aggregator {
         now: Instant,
         wall: Timestamp,
     ) -> WindowReport {
+        self.close_window_with_keys(counters, None, now, wall)
+    }
+
+    /// Per-key deltas since the last read; a value below the last one means the key was
+    /// forgotten (idle past the table's timeout) and counted again from zero.
+    fn key_deltas(&mut self, keys: &KeyCounts) -> (HashMap<KeyId, u64>, BTreeMap<u32, u64>) {
+        let mut out = HashMap::new();
+        for (k, v) in &keys.keys {
+            let last = self.last_keys.get(k).copied().unwrap_or(0);
+            let d = if *v >= last { v - last } else { *v };
+            if d > 0 {
+                out.insert(*k, d);
+            }
+        }
+        self.last_keys = keys.keys.clone();
+        let mut untracked = BTreeMap::new();
+        for (c, v) in &keys.untracked {
+            let last = self.last_untracked.get(c).copied().unwrap_or(0);
+            let d = if *v >= last { v - last } else { *v };
+            if d > 0 {
+                untracked.insert(*c, d);
+            }
+        }
+        self.last_untracked = keys.untracked.clone();
+        (out, untracked)
+    }
+
+    /// The packet a kernel key stands for, when no NFLOG sample of it arrived.
+    fn key_sample(k: &KeyId) -> DeniedPacket {
+        let family = family_of(&k.src);
+        DeniedPacket {
+            code: k.code,
+            headers: Headers {
+                family,
+                src: k.src,
+                dst: k.dst,
+                protocol: k.protocol,
+                src_port: None,
+                dst_port: k.has_port().then_some(k.port),
+                icmp_type: k.is_icmp().then_some((k.port >> 8) as u8),
+                icmp_code: k.is_icmp().then_some((k.port & 0xff) as u8),
+            },
+            in_iface: None,
+            out_iface: None,
+        }
+    }
+
+    /// The sample table's key of a kernel key (ICMP: the type only, as samples are keyed).
+    fn flow_key(k: &KeyId) -> FlowKey {
+        FlowKey {
+            code: k.code,
+            src: k.src,
+            dst: k.dst,
+            protocol: k.protocol,
+            port: if k.has_port() {
+                Some(k.port)
+            } else if k.is_icmp() {
+                Some(k.port >> 8)
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Sources whose kernel keys in the window reach the scan threshold become scanners, with
+    /// distinct counts taken from the kernel (no sample limit hides a port there).
+    fn kernel_scanners(
+        &mut self,
+        deltas: &HashMap<KeyId, u64>,
+        untracked: &BTreeMap<u32, u64>,
+    ) -> HashSet<IpAddr> {
+        let mut by_src: HashMap<IpAddr, Vec<(&KeyId, u64)>> = HashMap::new();
+        for (k, d) in deltas {
+            by_src.entry(k.src).or_default().push((k, *d));
+        }
+        let threshold = self.cfg.scan_threshold.max(2);
+        let mut out = HashSet::new();
+        for (src, mut keys) in by_src {
+            let targets: HashSet<(IpAddr, u8, Option<u16>)> = keys
+                .iter()
+                .map(|(k, _)| {
+                    let f = Self::flow_key(k);
+                    (f.dst, f.protocol, f.port)
+                })
+                .collect();
+            if targets.len() < threshold {
+                continue;
+            }
+            keys.sort_by_key(|(k, _)| (k.dst, k.protocol, k.port));
+            let mut scan = match self.sources.get_mut(&src) {
+                Some(s) if s.scanning => std::mem::take(&mut s.scan),
+                _ => ScanState::default(),
+            };
+            // Keys the samples tracked for this source are part of the scan now.
+            let absorbed: Vec<FlowKey> =
+                self.keys.keys().filter(|k| k.src == src).cloned().collect();
+            let mut class = Class::Normal;
+            for k in absorbed {
+                if let Some(state) = self.keys.remove(&k) {
+                    self.key_counts[state.class as usize] -= 1;
+                    if state.class == Class::Sensitive {
+                        class = Class::Sensitive;
+                    }
+                    scan.samples += state.samples;
+                    scan.first_seen = Some(
+                        scan.first_seen
+                            .map_or(state.first_seen, |f| f.min(state.first_seen)),
+                    );
+                    scan.last_seen = Some(
+                        scan.last_seen
+                            .map_or(state.last_seen, |l| l.max(state.last_seen)),
+                    );
+                }
+            }
+            let mut packets = 0;
+            scan.codes.clear();
+            for (k, d) in &keys {
+                packets += d;
+                *scan.codes.entry(k.code).or_default() += d;
+                let f = Self::flow_key(k);
+                if scan.dsts.len() < SCAN_DISTINCT_MAX
+                    && scan.dsts.insert(k.dst)
+                    && scan.dst_list.len() < SCAN_LIST
+                {
+                    scan.dst_list.push(k.dst);
+                }
+                let port = f.port.unwrap_or(0);
+                if scan.ports.len() < SCAN_DISTINCT_MAX
+                    && scan.ports.insert((k.protocol, port))
+                    && scan.port_list.len() < SCAN_LIST
+                {
+                    scan.port_list
+                        .push(format!("{}/{}", protocol_name(k.protocol), port));
+                }
+                if let Some(code) = self.codes.get(&k.code).cloned() {
+                    if scan.from.is_none() {
+                        scan.from = code.from.clone();
+                    }
+                    if let Some(t) = &code.to {
+                        scan.to.insert(t.clone());
+                    }
+                    scan.reasons.insert(code.reason.as_str().to_string());
+                    if self.is_sensitive(&code, &code.from, &code.to) {
+                        class = Class::Sensitive;
+                    }
+                }
+            }
+            scan.packets = Some(packets);
+            // Packets of the source's codes that no table could key may hide more targets.
+            scan.distinct_exact = keys.iter().all(|(k, _)| !untracked.contains_key(&k.code));
+            let source = self.sources.entry(src).or_insert_with(|| SourceState {
+                class,
+                targets: HashSet::new(),
+                firsts: 0,
+                scanning: true,
+                active: true,
+                scan: ScanState::default(),
+            });
+            source.scanning = true;
+            source.active = true;
+            if class == Class::Sensitive {
+                source.class = Class::Sensitive;
+            }
+            source.scan = scan;
+            out.insert(src);
+        }
+        out
+    }
+
+    /// Closes the window: like [`Aggregator::close_window`], with the per-key tables' values
+    /// when the agent read them: every key's summary then carries its exact count, scans are
+    /// recognised from the distinct keys of a source (not from samples), and packets the
+    /// tables could not key are reported.
+    pub fn close_window_with_keys(
+        &mut self,
+        counters: Option<&Counters>,
+        key_counts: Option<&KeyCounts>,
+        now: Instant,
+        wall: Timestamp,
+    ) -> WindowReport {
         let mut report = WindowReport::default();
+        let (kdeltas, untracked) = match key_counts {
+            Some(kc) => {
+                let (d, u) = self.key_deltas(kc);
+                (Some(d), u)
+            }
+            None => (None, BTreeMap::new()),
+        };
+        let kernel_scanners = match &kdeltas {
+            Some(d) => self.kernel_scanners(d, &untracked),
+            None => HashSet::new(),
+        };
         let window_secs = (wall.as_second() - self.window_started.as_second()).max(1) as u64;
         // Counter deltas; a counter below its last value means the table was replaced.
         let mut deltas: BTreeMap<u32, u64> = BTreeMap::new();
@@ -629,6 +884,8 @@ impl Aggregator {
                     destinations: scan.dst_list.clone(),
                     ports: scan.port_list.clone(),
                     samples: scan.samples,
+                    packets: scan.packets,
+                    distinct_exact: scan.distinct_exact,
                     reasons: scan.reasons.iter().cloned().collect(),
                     sensitive: class == Class::Sensitive,
                     first_seen: self.time(scan.first_seen.unwrap_or(self.window_started)),
@@ -651,10 +908,40 @@ impl Aggregator {
                 by_code.entry(k.code).or_default().push(k.clone());
             }
         }
+        let mut figures = WindowFigures {
+            window_secs,
+            samples: std::mem::take(&mut self.samples_in_window),
+            ..WindowFigures::default()
+        };
+        if let Some(kc) = key_counts {
+            figures.tables = kc
+                .tables
+                .iter()
+                .map(|t: &TableFill| (t.name.clone(), t.keys, t.size))
+                .collect();
+        }
+        if let Some(kdeltas) = &kdeltas {
+            figures.denied_keys = Some(kdeltas.len() as u64);
+            figures.untracked_packets = Some(untracked.values().sum());
+            self.kernel_keys(
+                kdeltas,
+                &kernel_scanners,
+                &untracked,
+                &deltas,
+                &scanned_codes,
+                &mut by_code,
+                now,
+                wall,
+                &mut report,
+            );
+            self.untracked_alerts(&untracked, key_counts, &mut report);
+        }
         let mut all_codes: BTreeSet<u32> = by_code.keys().copied().collect();
-        all_codes.extend(deltas.keys().copied());
-        all_codes.extend(self.rollups.keys().copied());
-        all_codes.extend(scanned_codes.keys().copied());
+        if kdeltas.is_none() {
+            all_codes.extend(deltas.keys().copied());
+            all_codes.extend(self.rollups.keys().copied());
+            all_codes.extend(scanned_codes.keys().copied());
+        }
         for code in all_codes {
             let Some(lc) = self.codes.get(&code).cloned() else {
                 continue;
@@ -773,7 +1060,230 @@ impl Aggregator {
         }
         self.rollups.clear();
         self.window_started = wall;
+        figures.closed_at = self.time(wall);
+        figures.denied_packets = counters.map(|_| deltas.values().sum());
+        figures.largest_scan = report
+            .alerts
+            .iter()
+            .filter_map(|a| match a {
+                AlertKind::ScanSummary(s) => Some((s.distinct_destinations, s.distinct_ports)),
+                _ => None,
+            })
+            .max_by_key(|(d, p)| d * 65536 + p);
+        figures.alerts = report.alerts.len() as u64;
+        figures.scans = report
+            .alerts
+            .iter()
+            .filter(|a| matches!(a, AlertKind::ScanSummary(_)))
+            .count() as u64;
+        self.recent.push_back(figures.clone());
+        while self.recent.len() > RECENT_WINDOWS {
+            self.recent.pop_front();
+        }
+        report.figures = figures;
         report
+    }
+
+    /// Summaries from the per-key tables: one per key outside scans, with its exact count
+    /// (details from its samples when there are any), and one pair-level summary per code
+    /// whose packets the keys do not all stand for (untracked packets, keys folded for the
+    /// alert budget, or sampled keys the tables lack). The keys handled here leave `by_code`.
+    #[allow(clippy::too_many_arguments)]
+    fn kernel_keys(
+        &mut self,
+        kdeltas: &HashMap<KeyId, u64>,
+        scanners: &HashSet<IpAddr>,
+        untracked: &BTreeMap<u32, u64>,
+        deltas: &BTreeMap<u32, u64>,
+        scanned_codes: &BTreeMap<u32, u64>,
+        by_code: &mut BTreeMap<u32, Vec<FlowKey>>,
+        now: Instant,
+        wall: Timestamp,
+        report: &mut WindowReport,
+    ) {
+        let mut per_code: BTreeMap<u32, Vec<(KeyId, u64)>> = BTreeMap::new();
+        for (k, d) in kdeltas {
+            if !scanners.contains(&k.src) {
+                per_code.entry(k.code).or_default().push((*k, *d));
+            }
+        }
+        let mut codes: BTreeSet<u32> = per_code.keys().copied().collect();
+        codes.extend(by_code.keys().copied());
+        codes.extend(untracked.keys().copied());
+        codes.extend(self.rollups.keys().copied());
+        for code in codes {
+            let Some(lc) = self.codes.get(&code).cloned() else {
+                continue;
+            };
+            let mut keys = per_code.remove(&code).unwrap_or_default();
+            keys.sort();
+            let delta = deltas.get(&code).copied();
+            let mut sampled: HashSet<FlowKey> = by_code
+                .remove(&code)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|k| !scanners.contains(&k.src))
+                .collect();
+            let rolled = self.rollups.remove(&code).unwrap_or_default();
+            let mut folded = 0u64;
+            let mut samples_total = rolled.samples + scanned_codes.get(&code).copied().unwrap_or(0);
+            let mut exemplar: Option<KeyState> = None;
+            for (k, count) in &keys {
+                let fk = Self::flow_key(k);
+                let state = match self.keys.get(&fk) {
+                    Some(st) if sampled.remove(&fk) => st.clone(),
+                    Some(st) => KeyState {
+                        samples: 0,
+                        first_this_window: false,
+                        ..st.clone()
+                    },
+                    None => {
+                        let pkt = Self::key_sample(k);
+                        let (from, to) = self.zones(&lc, &pkt);
+                        let sensitive = self.is_sensitive(&lc, &from, &to);
+                        KeyState {
+                            class: if sensitive {
+                                Class::Sensitive
+                            } else {
+                                Class::Normal
+                            },
+                            sample: pkt,
+                            from,
+                            to,
+                            samples: 0,
+                            first_seen: self.window_started,
+                            last_seen: wall,
+                            first_this_window: false,
+                        }
+                    }
+                };
+                samples_total += state.samples;
+                let needed = if state.first_this_window {
+                    *count > 1
+                } else {
+                    *count >= 1
+                };
+                if needed {
+                    if self.budgets[state.class as usize].take(now) {
+                        report.alerts.push(self.flow_alert(
+                            &lc,
+                            &state,
+                            FlowPhase::Summary,
+                            *count,
+                            true,
+                            delta,
+                            None,
+                            wall,
+                        ));
+                    } else {
+                        folded += 1;
+                    }
+                }
+                exemplar.get_or_insert(state);
+            }
+            // Sampled keys the tables do not have (their packets are untracked).
+            for fk in &sampled {
+                if let Some(st) = self.keys.get(fk) {
+                    samples_total += st.samples;
+                    folded += 1;
+                    exemplar.get_or_insert(st.clone());
+                }
+            }
+            let lost = untracked.get(&code).copied().unwrap_or(0);
+            if folded == 0 && lost == 0 && rolled.keys == 0 {
+                continue;
+            }
+            let Some(total) = delta else { continue };
+            let sensitive = self.is_sensitive(&lc, &lc.from, &lc.to);
+            let event = FlowEvent {
+                phase: FlowPhase::Rollup,
+                reason: lc.reason.as_str().to_string(),
+                code,
+                hook: lc.hook.clone(),
+                from_zone: lc
+                    .from
+                    .clone()
+                    .or_else(|| exemplar.as_ref().and_then(|e| e.from.clone())),
+                to_zone: lc
+                    .to
+                    .clone()
+                    .or_else(|| exemplar.as_ref().and_then(|e| e.to.clone())),
+                in_iface: None,
+                out_iface: None,
+                family: None,
+                src: None,
+                dst: None,
+                protocol: None,
+                src_port: None,
+                dst_port: None,
+                icmp_type: None,
+                icmp_code: None,
+                sensitive,
+                count: total,
+                count_exact: true,
+                samples: samples_total,
+                pair_count: delta,
+                keys: Some(keys.len() as u64 + sampled.len() as u64),
+                first_seen: self.time(rolled.first_seen.unwrap_or(self.window_started)),
+                last_seen: self.time(rolled.last_seen.unwrap_or(wall)),
+                window_secs: self.cfg.window_secs,
+            };
+            report.alerts.push(wrap(lc.reason, event));
+        }
+    }
+
+    /// One `monitoring-degraded` (`key-table`) for a window in which packets could not be
+    /// keyed, one `restored` for the first window after that in which all could.
+    fn untracked_alerts(
+        &mut self,
+        untracked: &BTreeMap<u32, u64>,
+        key_counts: Option<&KeyCounts>,
+        report: &mut WindowReport,
+    ) {
+        let lost: u64 = untracked.values().sum();
+        let tables = key_counts
+            .map(|kc| {
+                kc.tables
+                    .iter()
+                    .map(|t| format!("{} {}/{}", t.name, t.keys, t.size))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        if lost > 0 {
+            let pairs: Vec<String> = untracked
+                .iter()
+                .filter_map(|(c, n)| {
+                    self.codes
+                        .get(c)
+                        .map(|lc| format!("{} ({n})", MeterDenial::of(lc).describe()))
+                })
+                .collect();
+            report
+                .alerts
+                .push(AlertKind::MonitoringDegraded(MonitoringDegraded {
+                    what: "key-table".into(),
+                    detail: format!(
+                        "{lost} denied packets could not be counted per key (per-key table full, or no transport header) in the last window: {}; per-key tables {tables}; the totals per zone pair stay exact",
+                        pairs.join(", ")
+                    ),
+                    lost: Some(lost),
+                    restored: false,
+                }));
+            self.keys_degraded = true;
+        } else if self.keys_degraded {
+            report
+                .alerts
+                .push(AlertKind::MonitoringDegraded(MonitoringDegraded {
+                    what: "key-table".into(),
+                    detail: format!(
+                        "every denied packet was counted per key in the last window again; per-key tables {tables}"
+                    ),
+                    lost: None,
+                    restored: true,
+                }));
+            self.keys_degraded = false;
+        }
     }
 
     /// One `monitoring-degraded` per meter that was full in the closing window, one `restored`
@@ -960,6 +1470,8 @@ mod tests {
             ]
             .into_iter()
             .collect(),
+            key_sets: Vec::new(),
+            key_table: 0,
             flows: BTreeMap::new(),
             intra_marks: BTreeMap::new(),
             signer: None,
@@ -1484,5 +1996,174 @@ mod tests {
                 .len();
         }
         assert_eq!(sensitive, 120);
+    }
+
+    fn key(code: u32, src: &str, dst: &str, port: u16) -> KeyId {
+        KeyId {
+            code,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            protocol: 17,
+            port,
+        }
+    }
+
+    fn kcounts(keys: &[(KeyId, u64)], untracked: &[(u32, u64)]) -> KeyCounts {
+        KeyCounts {
+            keys: keys.iter().copied().collect(),
+            untracked: untracked.iter().copied().collect(),
+            tables: vec![super::TableFill {
+                name: "denykeys4s".into(),
+                keys: keys.len() as u64,
+                size: 64,
+            }],
+        }
+    }
+
+    #[test]
+    fn per_key_tables_make_every_key_count_exact_whatever_else_the_pair_saw() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        // Three sources to two destinations, interleaved; only a few samples got through.
+        let (k1, k2, k3) = (
+            key(11, "10.20.0.1", "10.10.0.5", 5353),
+            key(11, "10.20.0.2", "10.10.0.6", 5353),
+            key(11, "10.20.0.3", "10.10.0.5", 5353),
+        );
+        for (i, src) in ["10.20.0.1", "10.20.0.2", "10.20.0.3"].iter().enumerate() {
+            let (n, w) = c.at(10 + i as u64);
+            let dst = if i == 1 { "10.10.0.6" } else { "10.10.0.5" };
+            a.observe(&pkt(11, src, dst, 5353), n, w);
+        }
+        let (n, w) = c.at(1000);
+        let r = a.close_window_with_keys(
+            Some(&counters(&[(11, 2501)])),
+            Some(&kcounts(&[(k1, 1000), (k2, 1), (k3, 1500)], &[])),
+            n,
+            w,
+        );
+        let f = flows(&r.alerts);
+        let summaries: Vec<(Option<IpAddr>, u64, bool)> = f
+            .iter()
+            .filter(|f| f.phase == FlowPhase::Summary)
+            .map(|f| (f.src, f.count, f.count_exact))
+            .collect();
+        assert_eq!(
+            summaries,
+            vec![(Some(k1.src), 1000, true), (Some(k3.src), 1500, true)],
+            "{:#?}",
+            r.alerts
+        );
+        // The single packet of k2 was its `first` alert; no pair roll-up is needed.
+        assert!(f.iter().all(|f| f.phase != FlowPhase::Rollup));
+        assert_eq!(r.figures.denied_keys, Some(3));
+        assert_eq!(r.figures.denied_packets, Some(2501));
+        // Next window: deltas against this read.
+        let (n, w) = c.at(2000);
+        let r = a.close_window_with_keys(
+            Some(&counters(&[(11, 2511)])),
+            Some(&kcounts(&[(k1, 1010), (k2, 1), (k3, 1500)], &[])),
+            n,
+            w,
+        );
+        let f = flows(&r.alerts);
+        assert_eq!(
+            f.iter()
+                .map(|f| (f.src, f.count, f.count_exact))
+                .collect::<Vec<_>>(),
+            vec![(Some(k1.src), 10, true)]
+        );
+    }
+
+    #[test]
+    fn a_scan_is_recognised_from_the_keys_not_the_samples() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        // 40 ports, of which the log meter let 11 samples through.
+        let keys: Vec<(KeyId, u64)> = (0..40)
+            .map(|p| (key(11, "10.20.0.9", "10.10.0.5", 1000 + p), 1))
+            .collect();
+        let mut firsts = 0;
+        for p in 0..11 {
+            let (n, w) = c.at(10 + p);
+            firsts += a
+                .observe(&pkt(11, "10.20.0.9", "10.10.0.5", 1000 + p as u16), n, w)
+                .alerts
+                .len();
+        }
+        let (n, w) = c.at(1000);
+        let r = a.close_window_with_keys(
+            Some(&counters(&[(11, 40)])),
+            Some(&kcounts(&keys, &[])),
+            n,
+            w,
+        );
+        let s = scans(&r.alerts);
+        assert_eq!(s.len(), 1, "{:#?}", r.alerts);
+        assert_eq!(
+            (
+                s[0].distinct_destinations,
+                s[0].distinct_ports,
+                s[0].packets,
+                s[0].distinct_exact
+            ),
+            (1, 40, Some(40), true)
+        );
+        assert!(flows(&r.alerts).is_empty(), "{:#?}", r.alerts);
+        assert_eq!(
+            firsts,
+            DeniedFlowConfig::default().first_alerts_per_source as usize
+        );
+        assert_eq!(r.figures.scans, 1);
+        assert_eq!(r.figures.largest_scan, Some((1, 40)));
+    }
+
+    #[test]
+    fn untracked_packets_are_reported_then_restored() {
+        let mut c = Clock::new();
+        let mut a = agg(DeniedFlowConfig::default(), &mut c);
+        let k1 = key(11, "10.20.0.1", "10.10.0.5", 53);
+        let (n, w) = c.at(1000);
+        let r = a.close_window_with_keys(
+            Some(&counters(&[(11, 130)])),
+            Some(&kcounts(&[(k1, 100)], &[(11, 30)])),
+            n,
+            w,
+        );
+        let degraded: Vec<&MonitoringDegraded> = r
+            .alerts
+            .iter()
+            .filter_map(|a| match a {
+                AlertKind::MonitoringDegraded(m) => Some(m),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(degraded.len(), 1);
+        assert_eq!(
+            (
+                degraded[0].what.as_str(),
+                degraded[0].lost,
+                degraded[0].restored
+            ),
+            ("key-table", Some(30), false)
+        );
+        // The pair's exact total is reported beside the key it could count.
+        let f = flows(&r.alerts);
+        assert!(f
+            .iter()
+            .any(|f| f.phase == FlowPhase::Rollup && f.count == 130 && f.count_exact));
+        assert!(f
+            .iter()
+            .any(|f| f.src == Some(k1.src) && f.count == 100 && f.count_exact));
+        assert_eq!(r.figures.untracked_packets, Some(30));
+        let (n, w) = c.at(2000);
+        let r = a.close_window_with_keys(
+            Some(&counters(&[(11, 131)])),
+            Some(&kcounts(&[(k1, 101)], &[(11, 30)])),
+            n,
+            w,
+        );
+        assert!(r.alerts.iter().any(|a| matches!(a,
+            AlertKind::MonitoringDegraded(m) if m.what == "key-table" && m.restored)));
     }
 }

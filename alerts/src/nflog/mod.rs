@@ -15,13 +15,15 @@
 
 pub mod aggregate;
 pub mod counters;
+pub mod keys;
 pub mod parse;
 
 use crate::config::DeniedFlowConfig;
 use crate::model::{AlertKind, MonitoringDegraded};
 use crate::pipeline::{AlertError, AlertPipeline};
-use aggregate::{Aggregator, DeniedPacket};
+use aggregate::{Aggregator, DeniedPacket, WindowFigures};
 use counters::Counters;
+use keys::KeyCounts;
 use netlink_packet_core::{NetlinkMessage, NetlinkPayload};
 use netlink_packet_netfilter::nflog::{
     config_request, ConfigCmd, ConfigFlags, ConfigMode, ConfigNla, CopyMode, PacketNla, Timeout,
@@ -79,6 +81,34 @@ struct Shared {
     last_close: Mutex<Instant>,
     lost_in_window: AtomicU64,
     overruns_in_window: AtomicU64,
+    listener: Mutex<ListenerState>,
+}
+
+/// What the NFLOG listener is doing, for `zonegate-agent status`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ListenerState {
+    /// "starting", "bound", "refused" (the group could not be bound; retried every 10 s),
+    /// "rebinding" (the socket failed or the group changed) or "stopped".
+    pub state: String,
+    pub group: u16,
+    /// Why the bind was refused, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Since when (RFC 3339) it is in that state.
+    pub since: String,
+}
+
+fn set_listener(shared: &Shared, state: &str, group: u16, error: Option<String>) {
+    *lock(&shared.pipeline.counters().nflog_state) = state.to_string();
+    let mut l = lock(&shared.listener);
+    if l.state != state || l.group != group || l.error != error {
+        *l = ListenerState {
+            state: state.to_string(),
+            group,
+            error,
+            since: jiff::Timestamp::now().to_string(),
+        };
+    }
 }
 
 /// The running NFLOG listener. Dropping it does not stop it; call [`DeniedFlowMonitor::stop`].
@@ -108,6 +138,12 @@ impl DeniedFlowMonitor {
             last_close: Mutex::new(Instant::now()),
             lost_in_window: AtomicU64::new(0),
             overruns_in_window: AtomicU64::new(0),
+            listener: Mutex::new(ListenerState {
+                state: "starting".into(),
+                group: metadata.nflog_group,
+                error: None,
+                since: now.to_string(),
+            }),
         });
         seed_denied_pairs(&shared);
         let s = shared.clone();
@@ -145,7 +181,28 @@ impl DeniedFlowMonitor {
     /// packets): emits the window's summaries, scan summaries and roll-ups. Call once per
     /// [`DeniedFlowMonitor::window`].
     pub fn reconcile(&self, counters: &Counters) {
-        close(&self.shared, Some(counters));
+        close(&self.shared, Some(counters), None);
+    }
+
+    /// Like [`DeniedFlowMonitor::reconcile`], with the per-key tables read at the same time:
+    /// every key's count is exact, and scans are recognised from the distinct keys.
+    pub fn reconcile_with_keys(&self, counters: &Counters, keys: &KeyCounts) {
+        close(&self.shared, Some(counters), Some(keys));
+    }
+
+    /// The agent restarted without replacing the ruleset: per-key counts start from these.
+    pub fn set_key_baseline(&self, keys: &KeyCounts) {
+        lock(&self.shared.agg).set_key_baseline(keys);
+    }
+
+    /// The figures of the last closed windows, oldest first.
+    pub fn recent_windows(&self) -> Vec<WindowFigures> {
+        lock(&self.shared.agg).recent_windows()
+    }
+
+    /// The listener's state.
+    pub fn listener(&self) -> ListenerState {
+        lock(&self.shared.listener).clone()
     }
 
     /// The aggregation window.
@@ -159,6 +216,8 @@ impl DeniedFlowMonitor {
         if let Some(h) = lock(&self.thread).take() {
             let _ = h.join();
         }
+        let group = *lock(&self.shared.group);
+        set_listener(&self.shared, "stopped", group, None);
     }
 }
 
@@ -172,12 +231,13 @@ fn seed_denied_pairs(shared: &Shared) {
     }
 }
 
-fn close(shared: &Shared, counters: Option<&Counters>) {
+fn close(shared: &Shared, counters: Option<&Counters>, keys: Option<&KeyCounts>) {
     let report = {
         let mut agg = lock(&shared.agg);
         *lock(&shared.last_close) = Instant::now();
-        agg.close_window(counters, Instant::now(), jiff::Timestamp::now())
+        agg.close_window_with_keys(counters, keys, Instant::now(), jiff::Timestamp::now())
     };
+    crate::metrics::record_window(&shared.pipeline.counters().windows, &report.figures);
     let m = shared.pipeline.counters();
     for (pair, n) in &report.denied {
         crate::metrics::add_to(&m.denied_packets, pair, *n);
@@ -310,7 +370,7 @@ fn maybe_close(shared: &Shared) {
     let window = shared.cfg.window();
     let due = lock(&shared.last_close).elapsed() >= window + window / 2;
     if due {
-        close(shared, None);
+        close(shared, None, None);
     }
 }
 
@@ -326,6 +386,7 @@ fn run(shared: &Shared) {
             Err(e) => {
                 metrics.nflog_bound.store(false, Ordering::Relaxed);
                 let detail = e.to_string();
+                set_listener(shared, "refused", group, Some(detail.clone()));
                 if degraded.as_deref() != Some(detail.as_str()) {
                     tracing::error!(group, error = %e, "Could not bind the NFLOG group; denied-flow details are unavailable.");
                     shared
@@ -343,6 +404,7 @@ fn run(shared: &Shared) {
             }
         };
         metrics.nflog_bound.store(true, Ordering::Relaxed);
+        set_listener(shared, "bound", group, None);
         tracing::info!(group, "Bound the NFLOG group.");
         if degraded.take().is_some() {
             shared
@@ -356,6 +418,9 @@ fn run(shared: &Shared) {
         }
         receive(shared, &socket, &mut names);
         metrics.nflog_bound.store(false, Ordering::Relaxed);
+        if !shared.stop.load(Ordering::SeqCst) {
+            set_listener(shared, "rebinding", group, None);
+        }
     }
 }
 

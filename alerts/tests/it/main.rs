@@ -179,6 +179,8 @@ pub fn one_of_each() -> Vec<AlertKind> {
             destinations: vec!["10.20.0.10".parse().unwrap()],
             ports: vec!["tcp/22".into()],
             samples: 200,
+            packets: Some(200),
+            distinct_exact: true,
             reasons: vec!["no-flow".into()],
             sensitive: false,
             first_seen: "2026-04-01T10:00:00.000+09:00".into(),

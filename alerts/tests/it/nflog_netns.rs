@@ -58,6 +58,8 @@ fn metadata() -> Metadata {
         log_codes: [(1, code(Reason::NoFlow)), (2, code(Reason::NoFlow))]
             .into_iter()
             .collect(),
+        key_sets: Vec::new(),
+        key_table: 0,
         flows: BTreeMap::new(),
         intra_marks: BTreeMap::new(),
         signer: None,

@@ -169,6 +169,8 @@ catalogue! {
     E020_LOG_RATE_HINT { en: "write for example rate = \"20/second\"", ja: "例: rate = \"20/second\"" }
     E020_LOG_BURST { en: "log burst {value} is outside 1..=100000", ja: "ログのバースト {value} が 1..=100000 の範囲外です" }
     E020_LOG_BURST_HINT { en: "write for example burst = 50", ja: "例: burst = 50" }
+    E020_KEY_TABLE { en: "log key_table {value} is outside 16..=1048576", ja: "ログの key_table {value} が 16..=1048576 の範囲外です" }
+    E020_KEY_TABLE_HINT { en: "the default is 65536 keys per family and class; write for example key_table = 65536", ja: "既定値はファミリーと区分ごとに 65536 キーです。例: key_table = 65536" }
     E020_MAX_PORT_RANGE { en: "max_port_range {value} is outside 1..=65535", ja: "max_port_range {value} が 1..=65535 の範囲外です" }
     E020_MAX_PORT_RANGE_HINT { en: "the default is 16", ja: "既定値は 16 です" }
     E020_ZONE_ROLE { en: "unknown zone role {value}", ja: "ゾーンのロール {value} はありません" }

@@ -268,7 +268,8 @@ impl Gw {
             .unwrap_or_else(|e| panic!("nft -f: {e}"))
     }
 
-    /// Our table as nft lists it (stateless), with the dynamic meter sets left out.
+    /// Our table as nft lists it (stateless), with the sets that packets fill left out (the log
+    /// meters and the per-key count tables).
     pub fn table(&self) -> Option<String> {
         let out = self.lab.nft(
             self.lab.gw(),
@@ -283,7 +284,7 @@ impl Gw {
         let mut skip = false;
         for line in text.lines() {
             let t = line.trim();
-            if t.starts_with("set ") && t.contains("meter") {
+            if t.starts_with("set ") && (t.contains("meter") || t.contains("denykeys")) {
                 skip = true;
             }
             if !skip {

@@ -6,6 +6,8 @@
 //! zonegate-bench compile-once --hosts N --flows M [--reps K]  # validate+compile (profiling)
 //! zonegate-bench generate --hosts N --flows M        # the generated zones.toml on stdout
 //! zonegate-bench naive --hosts N --flows M           # its one-rule-per-flow ruleset on stdout
+//! zonegate-bench keycount [--hosts N --flows M] [--rounds R] [--seconds S]
+//!                                                    # per-key counting: with/without, same run
 //! zonegate-bench profile-datapath --hosts N --flows M --variant a|a_ct|b|c
 //!                --metric denied_pps|new_conns_per_s|tcp_gbps|udp_small_pps --seconds S
 //!                                                    # one per-packet run, for perf record -a
@@ -19,6 +21,7 @@
 
 mod agent;
 mod datapath;
+mod keycount;
 mod report;
 mod sizes;
 
@@ -231,6 +234,26 @@ fn profile_datapath(args: &[String]) {
     println!("{} {}: {v:.1}", variant.label(), metric.label());
 }
 
+/// `zonegate-bench keycount [--hosts N --flows M] [--rounds R] [--seconds S]`.
+fn keycount_cmd(args: &[String]) {
+    let get = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    let mut cfg = Config::new(false);
+    if let Some(r) = get("--rounds") {
+        cfg.rounds = r as usize;
+    }
+    if let Some(s) = get("--seconds") {
+        cfg.duration = Duration::from_secs_f64(s);
+    }
+    let hosts = get("--hosts").map_or(cfg.dp_hosts, |h| h as usize);
+    let flows = get("--flows").map_or(cfg.dp_flows, |f| f as usize);
+    keycount::run(&cfg, hosts, flows);
+}
+
 fn main() {
     START.get_or_init(Instant::now);
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -241,6 +264,10 @@ fn main() {
         }
         if cmd == "profile-datapath" {
             profile_datapath(&args[1..]);
+            return;
+        }
+        if cmd == "keycount" {
+            keycount_cmd(&args[1..]);
             return;
         }
     }
