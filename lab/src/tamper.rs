@@ -168,7 +168,7 @@ pub fn table(ns: &str) -> Option<String> {
     let mut skip = false;
     for line in text.lines() {
         let t = line.trim();
-        if t.starts_with("set ") && t.contains("meter") {
+        if t.starts_with("set ") && (t.contains("meter") || t.contains("denykeys")) {
             skip = true;
         }
         if !skip {
